@@ -1,0 +1,124 @@
+//! What the per-I/O API takes and gives back.
+
+use crate::PathSlot;
+
+/// A point in time, in the caller's units (the engine never reads a clock).
+///
+/// Every duration the engine is configured with (failback delay, hold-down,
+/// probe interval) is in the same units. The kernel shim passes
+/// `KeQueryInterruptTime` (100 ns), the simulator microseconds.
+pub type Tick = u64;
+
+/// What the DSM knows about one I/O when it asks for a path.
+///
+/// ```
+/// use rsdsm_engine::IoRequest;
+/// let io = IoRequest::read(4096).at_lba(2048, 8).on_cpu(1).at(10);
+/// assert_eq!((io.bytes, io.lba, io.blocks, io.cpu, io.now), (4096, 2048, 8, 1, 10));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IoRequest {
+    /// Transfer length in bytes.
+    pub bytes: u32,
+    /// `true` for a write.
+    pub write: bool,
+    /// Starting logical block (0 when the request has none).
+    pub lba: u64,
+    /// Transfer length in blocks (0 when the request has none).
+    pub blocks: u32,
+    /// The processor the request is issued on. Per-CPU policy state is
+    /// indexed by it, so concurrent callers must pass distinct values (the
+    /// kernel's current processor number at `DISPATCH_LEVEL` is).
+    pub cpu: u32,
+    /// The current tick.
+    pub now: Tick,
+}
+
+impl IoRequest {
+    /// A read of `bytes`.
+    #[must_use]
+    pub const fn read(bytes: u32) -> Self {
+        Self { bytes, write: false, lba: 0, blocks: 0, cpu: 0, now: 0 }
+    }
+
+    /// A write of `bytes`.
+    #[must_use]
+    pub const fn write(bytes: u32) -> Self {
+        Self { bytes, write: true, lba: 0, blocks: 0, cpu: 0, now: 0 }
+    }
+
+    /// With a starting block and a length in blocks.
+    #[must_use]
+    pub const fn at_lba(mut self, lba: u64, blocks: u32) -> Self {
+        self.lba = lba;
+        self.blocks = blocks;
+        self
+    }
+
+    /// Issued on processor `cpu`.
+    #[must_use]
+    pub const fn on_cpu(mut self, cpu: u32) -> Self {
+        self.cpu = cpu;
+        self
+    }
+
+    /// Issued at tick `now`.
+    #[must_use]
+    pub const fn at(mut self, now: Tick) -> Self {
+        self.now = now;
+        self
+    }
+}
+
+/// Proof that `start` counted an I/O on a path; give it back to `complete`.
+///
+/// It records exactly what `start` added, so completion subtracts the same
+/// amounts whatever policy is in force by then. It is neither `Copy` nor
+/// `Clone`: an I/O completes once.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "an I/O that was started must be completed"]
+pub struct IoTicket {
+    pub(crate) slot: PathSlot,
+    pub(crate) write: bool,
+    pub(crate) bytes: u32,
+    pub(crate) started: Tick,
+}
+
+impl IoTicket {
+    /// The path the I/O was counted on.
+    #[must_use]
+    pub const fn slot(&self) -> PathSlot {
+        self.slot
+    }
+
+    /// The bytes counted in flight.
+    #[must_use]
+    pub const fn bytes(&self) -> u32 {
+        self.bytes
+    }
+
+    /// When the I/O started.
+    #[must_use]
+    pub const fn started(&self) -> Tick {
+        self.started
+    }
+}
+
+/// How an I/O ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoOutcome {
+    /// Completed successfully.
+    Success,
+    /// Completed with an error (counted in the path's error statistics).
+    Error,
+}
+
+/// No path is usable for this I/O.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoPath;
+
+impl core::fmt::Display for NoPath {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("no usable path")
+    }
+}

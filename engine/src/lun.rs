@@ -1,0 +1,826 @@
+//! A LUN: its fixed path table, the per-I/O API, path lifecycle and
+//! `SetLoadBalancePolicy`.
+//!
+//! # Concurrency
+//!
+//! * **Per I/O** ([`select`](Lun::select), [`start`](Lun::start),
+//!   [`complete`](Lun::complete)): atomics only. No lock, no allocation, no
+//!   floating point, no panic. The policy configuration is read through a
+//!   double-buffered seqlock (see `config.rs`), so a concurrent policy set
+//!   never makes a selection wait and never shows it a mix of two policies.
+//! * **Control** (path arrival, failure, reinstatement, ALUA changes,
+//!   policy sets, reports): serialised by a short per-LUN spin section that
+//!   the I/O path never takes. Policy sets additionally pass a gate that
+//!   turns a second concurrent set away with
+//!   `VDS_E_ANOTHER_CALL_IN_PROGRESS` instead of blocking it.
+//!
+//! Which paths are usable is kept as one bit mask per tier (optimized,
+//! non-optimized, standby). A path failure clears its bit, so it takes
+//! effect for the very next selection.
+
+use heapless::Vec;
+
+use crate::config::{AdminTable, PolicyConfig};
+use crate::error::{Error, Invalid};
+use crate::failback::{FailbackMode, LunSettings, Reinstatement};
+use crate::io::{IoOutcome, IoRequest, IoTicket, NoPath, Tick};
+use crate::path::{AccessState, Health, PathFlags, PathId, PathInfo, PathPolicy, PathSlot, TIER_COUNT};
+use crate::policy::{self, Context, LoadBalancePolicy, SupportedPolicies};
+use crate::stats::{PathCounters, PathLoad, PathStatistics};
+use crate::sync::{
+    AtomicBool, AtomicU8, AtomicU32, AtomicU64, CachePadded, ControlLock, Gate, GatePass,
+    Ordering::{Acquire, Relaxed, Release},
+};
+
+/// Default path capacity of a LUN: the MSDSM limit.
+pub const DEFAULT_PATHS: usize = 32;
+
+/// Per-CPU policy state slots; CPU numbers are taken modulo this.
+pub const CPU_SLOTS: usize = 64;
+
+/// Weight a path gets when it arrives.
+pub const DEFAULT_WEIGHT: u32 = 1;
+
+/// The bit of a slot in a path mask.
+#[inline]
+pub(crate) const fn bit(slot: usize) -> u64 {
+    1u64 << (slot & 63)
+}
+
+/// Policy state a CPU keeps for itself: only this CPU writes it.
+#[derive(Debug, Default)]
+pub(crate) struct CpuState {
+    /// Rotation cursor: the slot after the last one picked.
+    pub(crate) cursor: AtomicU32,
+    /// Weighted round robin's position in its cycle.
+    pub(crate) wrr: AtomicU64,
+}
+
+#[derive(Debug)]
+struct PathEntry {
+    source_id: AtomicU64,
+    path_id: AtomicU64,
+    access: AtomicU8,
+    health: AtomicU8,
+    counters: PathCounters,
+    /// Flap damping, written under the control lock. 0 = never failed.
+    last_failure: AtomicU64,
+    failures: AtomicU32,
+    held_until: AtomicU64,
+}
+
+impl PathEntry {
+    fn new() -> Self {
+        Self {
+            source_id: AtomicU64::new(0),
+            path_id: AtomicU64::new(0),
+            access: AtomicU8::new(AccessState::Unavailable as u8),
+            health: AtomicU8::new(Health::Removed as u8),
+            counters: PathCounters::default(),
+            last_failure: AtomicU64::new(0),
+            failures: AtomicU32::new(0),
+            held_until: AtomicU64::new(0),
+        }
+    }
+
+    fn id(&self) -> PathId {
+        PathId::new(self.source_id.load(Relaxed), self.path_id.load(Relaxed))
+    }
+
+    fn health(&self) -> Health {
+        Health::from_raw(self.health.load(Relaxed))
+    }
+
+    fn access(&self) -> AccessState {
+        AccessState::from_alua(self.access.load(Relaxed)).unwrap_or(AccessState::Unavailable)
+    }
+}
+
+/// One LUN's paths and policy. `N` is the path capacity (at most 64).
+///
+/// ```
+/// use rsdsm_engine::{AccessState, IoOutcome, IoRequest, LoadBalancePolicy, Lun, PathId};
+///
+/// let lun: Lun = Lun::new(LoadBalancePolicy::RoundRobin);
+/// let a = lun.add_path(PathId::new(1, 10), AccessState::ActiveOptimized).unwrap();
+/// let b = lun.add_path(PathId::new(1, 11), AccessState::ActiveOptimized).unwrap();
+///
+/// let io = IoRequest::read(4096);
+/// let first = lun.select(&io).unwrap();
+/// let second = lun.select(&io).unwrap();
+/// assert_eq!([first, second], [a, b]);
+///
+/// let ticket = lun.start(first, &io);
+/// lun.complete(ticket, 5, IoOutcome::Success);
+///
+/// lun.fail_path(a, 10).unwrap();
+/// assert_eq!(lun.select(&io), Ok(b));
+/// ```
+#[derive(Debug)]
+pub struct Lun<const N: usize = DEFAULT_PATHS> {
+    /// Usable paths by tier: healthy paths whose access state is in it.
+    pub(crate) usable: [AtomicU64; TIER_COUNT],
+    config: PolicyConfig<N>,
+    paths: [PathEntry; N],
+    cpus: [CachePadded<CpuState>; CPU_SLOTS],
+    /// Failover only's active path: slot + 1, 0 for none.
+    pub(crate) failover_current: AtomicU32,
+    /// Least blocks' sequential stream (see `least_blocks.rs`).
+    pub(crate) stream: AtomicU64,
+    control: ControlLock,
+    set_gate: Gate,
+    removed: AtomicBool,
+    failback_kind: AtomicU8,
+    failback_delay: AtomicU64,
+    /// Tick at which a delayed failback is due; 0 when none is pending.
+    failback_due: AtomicU64,
+    sequential_window: AtomicU32,
+    flap: [AtomicU64; 4],
+}
+
+/// The policy of a LUN as `GetLoadBalancePolicy` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicySnapshot<const N: usize = DEFAULT_PATHS> {
+    /// The policy.
+    pub policy: LoadBalancePolicy,
+    /// The configuration generation: it changes with every policy set and
+    /// every path arrival or removal. Pass it back to
+    /// [`Lun::begin_set`] to make a set conditional on it.
+    pub generation: u64,
+    /// Every path of the LUN, in slot order.
+    pub paths: Vec<PathPolicy, N>,
+    /// The preferred path, if one is set.
+    pub preferred: Option<PathId>,
+}
+
+impl<const N: usize> Lun<N> {
+    const CAPACITY_OK: () = assert!(N >= 1 && N <= 64, "a LUN holds 1 to 64 paths");
+
+    /// An empty LUN with default settings (microsecond ticks).
+    #[must_use]
+    pub fn new(policy: LoadBalancePolicy) -> Self {
+        Self::with_settings(policy, LunSettings::default())
+    }
+
+    /// An empty LUN.
+    #[must_use]
+    pub fn with_settings(policy: LoadBalancePolicy, settings: LunSettings) -> Self {
+        let () = Self::CAPACITY_OK;
+        let lun = Self {
+            usable: [const { AtomicU64::new(0) }; TIER_COUNT],
+            config: PolicyConfig::new(&AdminTable::new(policy)),
+            paths: core::array::from_fn(|_| PathEntry::new()),
+            cpus: core::array::from_fn(|_| CachePadded::default()),
+            failover_current: AtomicU32::new(0),
+            stream: AtomicU64::new(0),
+            control: ControlLock::new(),
+            set_gate: Gate::new(),
+            removed: AtomicBool::new(false),
+            failback_kind: AtomicU8::new(0),
+            failback_delay: AtomicU64::new(0),
+            failback_due: AtomicU64::new(0),
+            sequential_window: AtomicU32::new(0),
+            flap: [const { AtomicU64::new(0) }; 4],
+        };
+        lun.apply_settings(&settings);
+        lun
+    }
+
+    /// The policies this engine supports (`GetSupportedLbPolicies`).
+    #[must_use]
+    pub const fn supported_policies() -> SupportedPolicies {
+        SupportedPolicies::all()
+    }
+
+    /// The path capacity.
+    #[must_use]
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    // ------------------------------------------------------------------
+    // Per I/O
+    // ------------------------------------------------------------------
+
+    /// Picks the path for one I/O under the policy in force.
+    ///
+    /// # Errors
+    /// [`NoPath`] when no path of the LUN is usable.
+    #[inline]
+    pub fn select(&self, io: &IoRequest) -> Result<PathSlot, NoPath> {
+        let cpu = self.cpus.get(io.cpu as usize % CPU_SLOTS).ok_or(NoPath)?;
+        loop {
+            let config = self.config.read();
+            let pick = policy::select(&Context { lun: self, config, cpu: &cpu.0 }, io);
+            if self.config.confirm(&config) {
+                #[allow(clippy::cast_possible_truncation)] // slots < 64
+                return pick.filter(|&s| s < N).map(|s| PathSlot(s as u8)).ok_or(NoPath);
+            }
+            // Two sets completed during this selection; pick again.
+        }
+    }
+
+    /// Counts an I/O as in flight on `slot` (the DSM's `SetCompletion`).
+    #[inline]
+    pub fn start(&self, slot: PathSlot, io: &IoRequest) -> IoTicket {
+        if let Some(path) = self.paths.get(slot.index()) {
+            path.counters.start(io.bytes, io.now);
+        }
+        IoTicket { slot, write: io.write, bytes: io.bytes, started: io.now }
+    }
+
+    /// Ends an I/O: takes back exactly what `start` counted and records the
+    /// outcome and latency.
+    #[inline]
+    #[allow(clippy::needless_pass_by_value)] // consuming the ticket is the point
+    pub fn complete(&self, ticket: IoTicket, now: Tick, outcome: IoOutcome) {
+        if let Some(path) = self.paths.get(ticket.slot.index()) {
+            let latency = now.saturating_sub(ticket.started);
+            path.counters.complete(ticket.write, ticket.bytes, latency, outcome == IoOutcome::Success);
+        }
+    }
+
+    /// [`select`](Self::select) then [`start`](Self::start).
+    ///
+    /// # Errors
+    /// [`NoPath`] when no path is usable.
+    #[inline]
+    pub fn dispatch(&self, io: &IoRequest) -> Result<IoTicket, NoPath> {
+        self.select(io).map(|slot| self.start(slot, io))
+    }
+
+    pub(crate) fn load_of(&self, slot: usize) -> Option<&PathLoad> {
+        self.paths.get(slot).map(|p| &*p.counters.load)
+    }
+
+    pub(crate) fn sequential_window(&self) -> u32 {
+        self.sequential_window.load(Relaxed)
+    }
+
+    // ------------------------------------------------------------------
+    // Path lifecycle
+    // ------------------------------------------------------------------
+
+    /// A path arrives, healthy, in the given access state.
+    ///
+    /// It joins the policy with weight [`DEFAULT_WEIGHT`] and as a primary
+    /// path, except under failover only when a primary path exists already.
+    ///
+    /// # Errors
+    /// `VDS_E_OBJECT_DELETED` if the LUN was removed; `E_INVALIDARG`
+    /// ([`Invalid::DuplicatePath`]) if the id is a path of this LUN already;
+    /// `E_OUTOFMEMORY` if every slot is taken (or still draining I/O).
+    pub fn add_path(&self, id: PathId, access: AccessState) -> Result<PathSlot, Error> {
+        let _guard = self.control.lock();
+        self.check_present()?;
+        let mut table = self.config.current();
+        if self.find(id, table.present).is_some() {
+            return Err(Invalid::DuplicatePath.into());
+        }
+        // A removed slot is reused only once its last I/O has completed,
+        // so that a late completion never lands on the new path's counters.
+        let free = self.paths.iter().enumerate().position(|(slot, p)| {
+            table.present & bit(slot) == 0 && p.counters.load.in_flight.load(Relaxed) == 0
+        });
+        let slot = free.ok_or(Error::OutOfMemory)?;
+        let entry = self.paths.get(slot).ok_or(Error::OutOfMemory)?;
+        entry.counters.reset();
+        entry.source_id.store(id.source_id, Relaxed);
+        entry.path_id.store(id.path_id, Relaxed);
+        entry.access.store(access.alua(), Relaxed);
+        entry.health.store(Health::Healthy as u8, Relaxed);
+        entry.last_failure.store(0, Relaxed);
+        entry.failures.store(0, Relaxed);
+        entry.held_until.store(0, Relaxed);
+        table.present |= bit(slot);
+        if let Some(w) = table.weights.get_mut(slot) {
+            *w = DEFAULT_WEIGHT;
+        }
+        let lone_primary =
+            table.policy == LoadBalancePolicy::FailoverOnly && table.primary & table.present != 0;
+        if !lone_primary {
+            table.primary |= bit(slot);
+        }
+        // Configuration first, usable bit second: a selection that sees the
+        // path usable also finds it in the configuration it reads.
+        self.config.publish(&table);
+        self.refresh_usable(slot);
+        self.settle_failover(false);
+        #[allow(clippy::cast_possible_truncation)] // slot < N <= 64
+        Ok(PathSlot(slot as u8))
+    }
+
+    /// A path leaves the LUN. Its I/O in flight still completes normally.
+    ///
+    /// # Errors
+    /// `E_INVALIDARG` ([`Invalid::UnknownPath`]) if the slot holds no path.
+    pub fn remove_path(&self, slot: PathSlot) -> Result<(), Error> {
+        let _guard = self.control.lock();
+        let (entry, s) = self.entry(slot)?;
+        entry.health.store(Health::Removed as u8, Relaxed);
+        self.refresh_usable(s);
+        let mut table = self.config.current();
+        table.present &= !bit(s);
+        table.primary &= !bit(s);
+        table.preferred &= !bit(s);
+        if let Some(w) = table.weights.get_mut(s) {
+            *w = 0;
+        }
+        self.config.publish(&table);
+        self.settle_failover(false);
+        Ok(())
+    }
+
+    /// The DSM found the path failed (fatal sense, transport error, failed
+    /// verify). Takes effect for the very next selection.
+    ///
+    /// # Errors
+    /// `E_INVALIDARG` ([`Invalid::UnknownPath`]) if the slot holds no path.
+    pub fn fail_path(&self, slot: PathSlot, now: Tick) -> Result<(), Error> {
+        let _guard = self.control.lock();
+        let (entry, s) = self.entry(slot)?;
+        if entry.health() == Health::Failed {
+            return Ok(());
+        }
+        entry.health.store(Health::Failed as u8, Relaxed);
+        self.refresh_usable(s);
+        let flap = self.flap_damping();
+        let previous = match entry.last_failure.load(Relaxed) {
+            0 => None,
+            at => Some(at - 1),
+        };
+        let failures = flap.failures_after(previous, entry.failures.load(Relaxed), now);
+        entry.failures.store(failures, Relaxed);
+        entry.last_failure.store(now.saturating_add(1), Relaxed);
+        let hold = flap.hold_for(failures);
+        entry.held_until.store(if hold == 0 { 0 } else { now.saturating_add(hold) }, Relaxed);
+        self.settle_failover(false);
+        Ok(())
+    }
+
+    /// The DSM started verifying the path; it carries no I/O meanwhile.
+    ///
+    /// # Errors
+    /// `E_INVALIDARG` ([`Invalid::UnknownPath`]) if the slot holds no path.
+    pub fn begin_verify(&self, slot: PathSlot) -> Result<(), Error> {
+        let _guard = self.control.lock();
+        let (entry, s) = self.entry(slot)?;
+        if entry.health() == Health::Healthy {
+            entry.health.store(Health::Verifying as u8, Relaxed);
+            self.refresh_usable(s);
+            self.settle_failover(false);
+        }
+        Ok(())
+    }
+
+    /// A verify succeeded: the path returns to service, unless it is held
+    /// down for flapping. Under failover only, failback follows the mode.
+    ///
+    /// # Errors
+    /// `E_INVALIDARG` ([`Invalid::UnknownPath`]) if the slot holds no path.
+    pub fn reinstate_path(&self, slot: PathSlot, now: Tick) -> Result<Reinstatement, Error> {
+        let _guard = self.control.lock();
+        let (entry, s) = self.entry(slot)?;
+        if entry.health() == Health::Healthy {
+            return Ok(Reinstatement::AlreadyInService);
+        }
+        let until = entry.held_until.load(Relaxed);
+        if now < until {
+            entry.health.store(Health::Failed as u8, Relaxed);
+            self.refresh_usable(s);
+            return Ok(Reinstatement::HeldDown { until });
+        }
+        entry.health.store(Health::Healthy as u8, Relaxed);
+        self.refresh_usable(s);
+        match self.failback_mode() {
+            FailbackMode::Immediate => self.settle_failover(true),
+            FailbackMode::Manual => self.settle_failover(false),
+            FailbackMode::Delayed(delay) => {
+                self.failback_due.store(now.saturating_add(delay).max(1), Relaxed);
+                self.settle_failover(false);
+            }
+        }
+        Ok(Reinstatement::Reinstated)
+    }
+
+    /// The path's target port group changed ALUA state.
+    ///
+    /// # Errors
+    /// `E_INVALIDARG` ([`Invalid::UnknownPath`]) if the slot holds no path.
+    pub fn set_access_state(&self, slot: PathSlot, access: AccessState) -> Result<(), Error> {
+        let _guard = self.control.lock();
+        let (entry, s) = self.entry(slot)?;
+        entry.access.store(access.alua(), Relaxed);
+        self.refresh_usable(s);
+        self.settle_failover(false);
+        Ok(())
+    }
+
+    /// Makes `slot` the preferred path (or clears it), and moves failover
+    /// there at once if it is usable.
+    ///
+    /// # Errors
+    /// `E_INVALIDARG` ([`Invalid::UnknownPath`]) if the slot holds no path.
+    pub fn set_preferred_path(&self, slot: Option<PathSlot>) -> Result<(), Error> {
+        let _guard = self.control.lock();
+        let mut table = self.config.current();
+        table.preferred = match slot {
+            Some(slot) => bit(self.entry(slot)?.1),
+            None => 0,
+        };
+        self.config.publish(&table);
+        self.settle_failover(true);
+        Ok(())
+    }
+
+    /// Fails back now: failover only returns to the preferred (or primary)
+    /// path if it is usable. This is the manual failback.
+    pub fn failback(&self) {
+        let _guard = self.control.lock();
+        self.failback_due.store(0, Relaxed);
+        self.settle_failover(true);
+    }
+
+    /// Runs what is due at `now`: a delayed failback. Call it from a timer.
+    pub fn poll(&self, now: Tick) {
+        let due = self.failback_due.load(Relaxed);
+        if due != 0 && now >= due {
+            let _guard = self.control.lock();
+            if self.failback_due.load(Relaxed) == due {
+                self.failback_due.store(0, Relaxed);
+                self.settle_failover(true);
+            }
+        }
+    }
+
+    /// The LUN is gone. Every later control call fails with
+    /// `VDS_E_OBJECT_DELETED`, also a set that began before; selections find
+    /// no path. I/O in flight still completes.
+    pub fn remove(&self) {
+        let _guard = self.control.lock();
+        self.removed.store(true, Release);
+        for tier in &self.usable {
+            tier.store(0, Relaxed);
+        }
+    }
+
+    /// `true` once [`remove`](Self::remove) was called.
+    #[must_use]
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(Acquire)
+    }
+
+    /// Changes the LUN's settings.
+    pub fn set_settings(&self, settings: &LunSettings) {
+        let _guard = self.control.lock();
+        self.apply_settings(settings);
+    }
+
+    /// The LUN's settings.
+    #[must_use]
+    pub fn settings(&self) -> LunSettings {
+        LunSettings {
+            failback: self.failback_mode(),
+            flap: self.flap_damping(),
+            sequential_window: self.sequential_window.load(Relaxed),
+        }
+    }
+
+    fn apply_settings(&self, s: &LunSettings) {
+        let (kind, delay) = s.failback.encode();
+        self.failback_kind.store(kind, Relaxed);
+        self.failback_delay.store(delay, Relaxed);
+        self.sequential_window.store(s.sequential_window, Relaxed);
+        let f = &s.flap;
+        for (cell, v) in self.flap.iter().zip([f.window, u64::from(f.threshold), f.hold, f.max_hold]) {
+            cell.store(v, Relaxed);
+        }
+    }
+
+    fn failback_mode(&self) -> FailbackMode {
+        FailbackMode::decode(self.failback_kind.load(Relaxed), self.failback_delay.load(Relaxed))
+    }
+
+    fn flap_damping(&self) -> crate::FlapDamping {
+        let [window, threshold, hold, max_hold] = self.flap.each_ref().map(|c| c.load(Relaxed));
+        crate::FlapDamping { window, threshold: u32::try_from(threshold).unwrap_or(u32::MAX), hold, max_hold }
+    }
+
+    fn check_present(&self) -> Result<(), Error> {
+        if self.removed.load(Acquire) { Err(Error::ObjectDeleted) } else { Ok(()) }
+    }
+
+    /// The entry of a slot that holds a path.
+    fn entry(&self, slot: PathSlot) -> Result<(&PathEntry, usize), Error> {
+        let s = slot.index();
+        match self.paths.get(s) {
+            Some(e) if e.health() != Health::Removed => Ok((e, s)),
+            _ => Err(Invalid::UnknownPath.into()),
+        }
+    }
+
+    fn find(&self, id: PathId, present: u64) -> Option<usize> {
+        self.paths.iter().enumerate().position(|(s, p)| present & bit(s) != 0 && p.id() == id)
+    }
+
+    /// The slot of a path id.
+    #[must_use]
+    pub fn slot_of(&self, id: PathId) -> Option<PathSlot> {
+        let present = self.config.current().present;
+        #[allow(clippy::cast_possible_truncation)] // slot < 64
+        self.find(id, present).map(|s| PathSlot(s as u8))
+    }
+
+    /// Puts `slot` into the usable mask of its tier (or none). Under the
+    /// control lock. Clears before it sets, so a path is never seen in two
+    /// tiers at once.
+    fn refresh_usable(&self, slot: usize) {
+        let Some(entry) = self.paths.get(slot) else { return };
+        let tier = match entry.health() {
+            Health::Healthy if !self.removed.load(Relaxed) => entry.access().tier(),
+            _ => None,
+        };
+        for (index, mask) in self.usable.iter().enumerate() {
+            if tier.map(|t| t as usize) != Some(index) {
+                mask.fetch_and(!bit(slot), Relaxed);
+            }
+        }
+        if let Some(mask) = tier.and_then(|t| self.usable.get(t as usize)) {
+            mask.fetch_or(bit(slot), Release);
+        }
+    }
+
+    fn best_tier(&self) -> u64 {
+        self.usable.iter().map(|m| m.load(Relaxed)).find(|&m| m != 0).unwrap_or(0)
+    }
+
+    /// Re-decides failover's active path after a control change (under the
+    /// control lock). Without `fail_back` it only moves off a path that left
+    /// the best tier; with it, it also returns to the preferred/primary path.
+    fn settle_failover(&self, fail_back: bool) {
+        let table = self.config.current();
+        let candidates = self.best_tier();
+        let current = self.failover_current.load(Relaxed).checked_sub(1).map(|s| s as usize);
+        let current = current.filter(|&s| candidates & bit(s) != 0);
+        let home = policy::failover_home(candidates, table.preferred, table.primary);
+        let lowest = (candidates != 0).then(|| candidates.trailing_zeros() as usize);
+        let next = if fail_back { home.or(current) } else { current.or(home) }.or(lowest);
+        #[allow(clippy::cast_possible_truncation)] // slot < 64
+        self.failover_current.store(next.map_or(0, |s| s as u32 + 1), Relaxed);
+    }
+
+    // ------------------------------------------------------------------
+    // SetLoadBalancePolicy and queries
+    // ------------------------------------------------------------------
+
+    /// `SetLoadBalancePolicy`: applies `policy` and the per-path settings
+    /// atomically, or changes nothing.
+    ///
+    /// `paths` must name every path of the LUN exactly once.
+    ///
+    /// # Errors
+    /// Exactly the DESIGN §3 table: `E_INVALIDARG` (bad policy, count, ids,
+    /// primary paths or weights), `E_OUTOFMEMORY` (more entries than the
+    /// table holds), `VDS_E_OBJECT_DELETED`, `VDS_E_OBJECT_STATUS_FAILED`
+    /// (no usable path), `VDS_E_ANOTHER_CALL_IN_PROGRESS`.
+    ///
+    /// ```
+    /// use rsdsm_engine::*;
+    /// let lun: Lun = Lun::new(LoadBalancePolicy::RoundRobin);
+    /// let id = PathId::new(1, 1);
+    /// lun.add_path(id, AccessState::ActiveOptimized).unwrap();
+    /// let err = lun
+    ///     .set_load_balance_policy(LoadBalancePolicy::FailoverOnly, &[PathPolicy { path_id: id, primary: false, weight: 0 }])
+    ///     .unwrap_err();
+    /// assert_eq!(err.hresult(), HResult::E_INVALIDARG);
+    /// assert!(lun.set_load_balance_policy(LoadBalancePolicy::FailoverOnly, &[PathPolicy { path_id: id, primary: true, weight: 0 }]).is_ok());
+    /// ```
+    pub fn set_load_balance_policy(
+        &self,
+        policy: LoadBalancePolicy,
+        paths: &[PathPolicy],
+    ) -> Result<u64, Error> {
+        self.begin_set(policy, paths, None)?.commit()
+    }
+
+    /// The first half of a set: checks everything and holds this LUN's set
+    /// gate until the returned [`PendingSet`] is committed or dropped. The
+    /// driver persists the new policy between the two halves.
+    ///
+    /// With `expected_generation`, the set only proceeds if the LUN's
+    /// configuration is still the one the caller read
+    /// ([`PolicySnapshot::generation`]); otherwise the caller's view is
+    /// stale: `VDS_E_PROVIDER_CACHE_CORRUPT`.
+    ///
+    /// # Errors
+    /// As [`set_load_balance_policy`](Self::set_load_balance_policy), plus
+    /// `VDS_E_PROVIDER_CACHE_CORRUPT` for a generation mismatch.
+    pub fn begin_set<'a>(
+        &'a self,
+        policy: LoadBalancePolicy,
+        paths: &'a [PathPolicy],
+        expected_generation: Option<u64>,
+    ) -> Result<PendingSet<'a, N>, Error> {
+        self.check_present()?;
+        let pass = self.set_gate.try_enter().ok_or(Error::AnotherCallInProgress)?;
+        {
+            let _guard = self.control.lock();
+            if expected_generation.is_some_and(|g| g != self.config.generation()) {
+                return Err(Error::ProviderCacheCorrupt);
+            }
+            self.validate(policy, paths)?;
+        }
+        Ok(PendingSet { lun: self, policy, paths, _pass: pass })
+    }
+
+    /// Builds the table `policy` + `paths` would publish. Under the control lock.
+    fn validate(&self, policy: LoadBalancePolicy, paths: &[PathPolicy]) -> Result<AdminTable<N>, Error> {
+        self.check_present()?;
+        if paths.len() > N {
+            return Err(Error::OutOfMemory);
+        }
+        let mut table = self.config.current();
+        if paths.len() != table.present.count_ones() as usize {
+            return Err(Invalid::PathCountMismatch.into());
+        }
+        let (low, high) = policy.weight_range();
+        let mut seen = 0u64;
+        let mut primary = 0u64;
+        for p in paths {
+            let slot = self.find(p.path_id, table.present).ok_or(Invalid::UnknownPath)?;
+            if seen & bit(slot) != 0 {
+                return Err(Invalid::DuplicatePath.into());
+            }
+            seen |= bit(slot);
+            if p.weight < low || p.weight > high {
+                return Err(Invalid::WeightOutOfRange.into());
+            }
+            if let Some(w) = table.weights.get_mut(slot) {
+                *w = p.weight;
+            }
+            if p.primary {
+                primary |= bit(slot);
+            }
+        }
+        if policy.needs_primary() && primary == 0 {
+            return Err(Invalid::NoPrimaryPath.into());
+        }
+        if policy == LoadBalancePolicy::FailoverOnly && primary.count_ones() > 1 {
+            return Err(Invalid::TooManyPrimaryPaths.into());
+        }
+        if self.best_tier() == 0 {
+            return Err(Error::ObjectStatusFailed);
+        }
+        table.policy = policy;
+        table.primary = primary;
+        Ok(table)
+    }
+
+    /// `GetLoadBalancePolicy`.
+    ///
+    /// # Errors
+    /// `VDS_E_OBJECT_DELETED` if the LUN was removed.
+    pub fn load_balance_policy(&self) -> Result<PolicySnapshot<N>, Error> {
+        let _guard = self.control.lock();
+        self.check_present()?;
+        let table = self.config.current();
+        let mut paths = Vec::new();
+        let mut preferred = None;
+        for (slot, entry) in self.paths.iter().enumerate() {
+            if table.present & bit(slot) == 0 {
+                continue;
+            }
+            let path_id = entry.id();
+            let weight = table.weights.get(slot).copied().unwrap_or(0);
+            let primary = table.primary & bit(slot) != 0;
+            // Capacity N holds every slot, so this never fails.
+            let _ = paths.push(PathPolicy { path_id, primary, weight });
+            if table.preferred & bit(slot) != 0 {
+                preferred = Some(path_id);
+            }
+        }
+        Ok(PolicySnapshot { policy: table.policy, generation: self.config.generation(), paths, preferred })
+    }
+
+    /// The policy in force, read lock-free as a selection would.
+    #[must_use]
+    pub fn policy(&self) -> LoadBalancePolicy {
+        loop {
+            let read = self.config.read();
+            let policy = read.policy();
+            if self.config.confirm(&read) {
+                return policy;
+            }
+        }
+    }
+
+    /// `(policy, weights of every slot, primary mask)` of one generation,
+    /// read lock-free exactly as selections read the configuration. Tests
+    /// and tools use it to check that no mix of two sets is ever visible.
+    #[must_use]
+    pub fn configuration_view(&self) -> (LoadBalancePolicy, [u32; N], u64, u64) {
+        loop {
+            let read = self.config.read();
+            let table = read.table();
+            if self.config.confirm(&read) {
+                return (table.policy, table.weights, table.primary, read.generation());
+            }
+        }
+    }
+
+    /// `GetPathInfo`: every path, in slot order.
+    ///
+    /// # Errors
+    /// `VDS_E_OBJECT_DELETED` if the LUN was removed.
+    pub fn path_info(&self) -> Result<Vec<PathInfo, N>, Error> {
+        let _guard = self.control.lock();
+        self.check_present()?;
+        let table = self.config.current();
+        let usable = self.usable.iter().fold(0, |acc, m| acc | m.load(Relaxed));
+        let mut out = Vec::new();
+        for (s, entry) in self.paths.iter().enumerate() {
+            if table.present & bit(s) == 0 {
+                continue;
+            }
+            let mut flags = PathFlags::empty();
+            flags.set(PathFlags::PRIMARY, table.primary & bit(s) != 0);
+            flags.set(PathFlags::PREFERRED, table.preferred & bit(s) != 0);
+            let held = entry.held_until.load(Relaxed);
+            #[allow(clippy::cast_possible_truncation)] // slot < 64
+            let _ = out.push(PathInfo {
+                path_id: entry.id(),
+                slot: PathSlot(s as u8),
+                access: entry.access(),
+                health: entry.health(),
+                flags,
+                weight: table.weights.get(s).copied().unwrap_or(0),
+                in_flight: entry.counters.load.in_flight.load(Relaxed),
+                usable: usable & bit(s) != 0,
+                held_down_until: (held != 0 && entry.health() != Health::Healthy).then_some(held),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Statistics of one path, read without stopping I/O.
+    #[must_use]
+    pub fn statistics(&self, slot: PathSlot) -> Option<PathStatistics> {
+        self.entry(slot).ok().map(|(e, _)| e.counters.snapshot())
+    }
+
+    /// Statistics of a slot whatever it holds (also a removed path that is
+    /// still draining I/O).
+    #[must_use]
+    pub fn slot_statistics(&self, slot: PathSlot) -> Option<PathStatistics> {
+        self.paths.get(slot.index()).map(|e| e.counters.snapshot())
+    }
+
+    /// Requests in flight over all slots, removed paths included.
+    #[must_use]
+    pub fn in_flight(&self) -> u64 {
+        self.paths.iter().map(|p| u64::from(p.counters.load.in_flight.load(Relaxed))).sum()
+    }
+
+    /// Number of usable paths.
+    #[must_use]
+    pub fn usable_paths(&self) -> u32 {
+        self.usable.iter().fold(0, |acc, m| acc | m.load(Relaxed)).count_ones()
+    }
+}
+
+/// A validated set holding the LUN's set gate: [`commit`](Self::commit) it,
+/// or drop it to abandon the set with nothing changed.
+#[derive(Debug)]
+#[must_use = "a pending set changes nothing until it is committed"]
+pub struct PendingSet<'a, const N: usize> {
+    lun: &'a Lun<N>,
+    policy: LoadBalancePolicy,
+    paths: &'a [PathPolicy],
+    _pass: GatePass<'a>,
+}
+
+impl<const N: usize> PendingSet<'_, N> {
+    /// Publishes the set atomically and returns the new generation. The
+    /// checks run again under the control lock, so a path that arrived or
+    /// left, or a LUN removed, since [`Lun::begin_set`] is caught here.
+    ///
+    /// # Errors
+    /// `VDS_E_OBJECT_DELETED` if the LUN was removed meanwhile; any error of
+    /// [`Lun::set_load_balance_policy`] if the LUN changed meanwhile.
+    pub fn commit(self) -> Result<u64, Error> {
+        let lun = self.lun;
+        let _guard = lun.control.lock();
+        let table = lun.validate(self.policy, self.paths)?;
+        let generation = lun.config.publish(&table);
+        lun.stream.store(0, Relaxed);
+        lun.failback_due.store(0, Relaxed);
+        lun.settle_failover(true);
+        Ok(generation)
+    }
+
+    /// The policy this set applies.
+    #[must_use]
+    pub fn policy(&self) -> LoadBalancePolicy {
+        self.policy
+    }
+}

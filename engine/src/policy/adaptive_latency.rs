@@ -1,0 +1,37 @@
+//! Adaptive latency (vendor policy 3): the path with the least expected wait,
+//! estimated as (requests in flight + 1) × the path's latency EWMA.
+//!
+//! A path that is never chosen would keep a stale estimate forever, so an
+//! idle path whose last I/O is older than (candidates × its own EWMA) takes
+//! the next I/O as a probe, as Linux's historical-service-time does. A path
+//! without any sample yet has an estimate of zero and is tried first.
+//! The EWMA is the one the statistics keep, updated at completion.
+
+use super::{Context, Selector, least_by_key};
+use crate::IoRequest;
+use crate::stats::EWMA_FRACTION_BITS;
+use crate::sync::Ordering::Relaxed;
+
+pub(crate) struct AdaptiveLatency;
+
+impl Selector for AdaptiveLatency {
+    #[inline]
+    fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> Option<usize> {
+        let candidates = ctx.best_tier(!0);
+        let paths = u64::from(candidates.count_ones());
+        let slot = least_by_key(candidates, ctx.cursor(), |s| {
+            let Some(load) = ctx.load(s) else { return u64::MAX };
+            let ewma = load.latency_ewma.load(Relaxed);
+            let in_flight = u64::from(load.in_flight.load(Relaxed));
+            if in_flight == 0 && ewma != 0 {
+                let stale_after = (ewma >> EWMA_FRACTION_BITS).saturating_mul(paths);
+                if io.now.saturating_sub(load.last_start.load(Relaxed)) > stale_after {
+                    return 0; // probe it
+                }
+            }
+            (in_flight + 1).saturating_mul(ewma)
+        })?;
+        ctx.advance_past(slot);
+        Some(slot)
+    }
+}

@@ -1,0 +1,56 @@
+//! Least blocks (VDS 6): the path with the fewest bytes in flight; ties take
+//! turns.
+//!
+//! Sequential affinity: when an I/O starts where the LUN's previous one
+//! ended, it stays on that I/O's path as long as the path's bytes in flight
+//! stay within the LUN's sequential window, so the array's read-ahead and
+//! write cache see one stream. The stream is tracked per LUN, not per path
+//! (Microsoft's sample tracks it per path and compares LBAs across LUNs).
+//! A window of 0 turns affinity off and with it the per-LUN write.
+
+use super::{Context, Selector, least_by_key};
+use crate::IoRequest;
+use crate::lun::bit;
+use crate::sync::Ordering::Relaxed;
+
+pub(crate) struct LeastBlocks;
+
+/// The stream word packs `slot + 1` above a 56-bit next LBA (2^56 blocks is
+/// far beyond any LUN), so one atomic store records the stream.
+const LBA_BITS: u32 = 56;
+const LBA_MASK: u64 = (1 << LBA_BITS) - 1;
+
+impl Selector for LeastBlocks {
+    #[inline]
+    fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> Option<usize> {
+        let candidates = ctx.best_tier(!0);
+        let window = ctx.lun.sequential_window();
+        let tracked = window != 0 && io.blocks != 0;
+        if tracked {
+            let stream = ctx.lun.stream.load(Relaxed);
+            if let Some(slot) = ((stream >> LBA_BITS) as usize).checked_sub(1) {
+                let sequential = stream & LBA_MASK == io.lba & LBA_MASK;
+                let fits = ctx.load(slot).is_some_and(|l| {
+                    l.in_flight_bytes.load(Relaxed) + u64::from(io.bytes) <= u64::from(window)
+                });
+                if sequential && fits && candidates & bit(slot) != 0 {
+                    record(ctx, slot, io);
+                    return Some(slot);
+                }
+            }
+        }
+        let slot = least_by_key(candidates, ctx.cursor(), |s| {
+            ctx.load(s).map_or(u64::MAX, |l| l.in_flight_bytes.load(Relaxed))
+        })?;
+        ctx.advance_past(slot);
+        if tracked {
+            record(ctx, slot, io);
+        }
+        Some(slot)
+    }
+}
+
+fn record<const N: usize>(ctx: &Context<'_, N>, slot: usize, io: &IoRequest) {
+    let next = io.lba.wrapping_add(u64::from(io.blocks)) & LBA_MASK;
+    ctx.lun.stream.store(((slot as u64 + 1) << LBA_BITS) | next, Relaxed);
+}

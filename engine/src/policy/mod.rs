@@ -1,0 +1,420 @@
+//! Load-balance policies: one file per policy behind one small interface.
+//!
+//! A policy is a [`Selector`]: given a [`Context`] (the LUN's usable paths by
+//! tier, their load, the policy configuration and this CPU's rotation state)
+//! it picks a slot or says none is usable. Policies hold no state of their
+//! own; what they remember between I/Os lives in the LUN (per-CPU cursors,
+//! the failover path, the sequential stream), so a policy change is nothing
+//! but a change of the number the dispatcher matches on.
+//!
+//! Every policy first narrows the usable paths to the best tier
+//! ([`Context::best_tier`]); failed, removed, unavailable and transitioning
+//! paths are never in any tier, so they can never be picked.
+
+mod adaptive_latency;
+mod failover_only;
+mod least_blocks;
+mod least_queue_depth;
+mod round_robin;
+mod round_robin_with_subset;
+mod service_time;
+mod weighted_paths;
+mod weighted_round_robin;
+
+use bitflags::bitflags;
+
+use crate::IoRequest;
+use crate::config::ConfigRead;
+use crate::error::{Error, Invalid};
+use crate::lun::{CpuState, Lun};
+use crate::stats::PathLoad;
+use crate::sync::Ordering::Relaxed;
+
+/// A LUN's load-balance policy, numbered as `VDS_LOADBALANCE_POLICY_ENUM`.
+///
+/// ```
+/// use rsdsm_engine::{LoadBalancePolicy, VendorPolicy};
+/// assert_eq!(LoadBalancePolicy::LeastQueueDepth.vds_number(), 4);
+/// assert_eq!(
+///     LoadBalancePolicy::from_vds(7, 1),
+///     Ok(LoadBalancePolicy::VendorSpecific(VendorPolicy::WeightedRoundRobin))
+/// );
+/// assert!(LoadBalancePolicy::from_vds(0, 0).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LoadBalancePolicy {
+    /// 1: all I/O on one path; another takes over on failure.
+    FailoverOnly,
+    /// 2: rotate over every usable path of the best tier.
+    RoundRobin,
+    /// 3: rotate over the primary subset; non-primary paths only when no
+    /// primary path is usable.
+    RoundRobinWithSubset,
+    /// 4: fewest requests in flight; ties rotate.
+    LeastQueueDepth,
+    /// 5: the lowest weight wins; equal lowest weights rotate.
+    WeightedPaths,
+    /// 6: fewest bytes in flight; ties rotate; sequential streams stay put.
+    LeastBlocks,
+    /// 7: an rsdsm extension, chosen by its sub-policy.
+    VendorSpecific(VendorPolicy),
+}
+
+/// rsdsm's vendor-specific policies (VDS policy 7), by sub-policy id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum VendorPolicy {
+    /// 1: shares proportional to weight, smoothly interleaved.
+    WeightedRoundRobin = 1,
+    /// 2: least (bytes in flight + this I/O) ÷ relative throughput (weight).
+    ServiceTime = 2,
+    /// 3: least expected latency from the observed EWMA; probes idle paths.
+    AdaptiveLatency = 3,
+}
+
+impl VendorPolicy {
+    /// Every vendor policy, by id.
+    pub const ALL: [Self; 3] = [Self::WeightedRoundRobin, Self::ServiceTime, Self::AdaptiveLatency];
+
+    /// The sub-policy id.
+    #[must_use]
+    pub const fn id(self) -> u32 {
+        self as u32
+    }
+
+    /// The policy for a sub-policy id.
+    #[must_use]
+    pub const fn from_id(id: u32) -> Option<Self> {
+        match id {
+            1 => Some(Self::WeightedRoundRobin),
+            2 => Some(Self::ServiceTime),
+            3 => Some(Self::AdaptiveLatency),
+            _ => None,
+        }
+    }
+}
+
+impl LoadBalancePolicy {
+    /// Every policy the engine implements.
+    pub const ALL: [Self; 9] = [
+        Self::FailoverOnly,
+        Self::RoundRobin,
+        Self::RoundRobinWithSubset,
+        Self::LeastQueueDepth,
+        Self::WeightedPaths,
+        Self::LeastBlocks,
+        Self::VendorSpecific(VendorPolicy::WeightedRoundRobin),
+        Self::VendorSpecific(VendorPolicy::ServiceTime),
+        Self::VendorSpecific(VendorPolicy::AdaptiveLatency),
+    ];
+
+    /// The `VDS_LOADBALANCE_POLICY_ENUM` value.
+    #[must_use]
+    pub const fn vds_number(self) -> u32 {
+        match self {
+            Self::FailoverOnly => 1,
+            Self::RoundRobin => 2,
+            Self::RoundRobinWithSubset => 3,
+            Self::LeastQueueDepth => 4,
+            Self::WeightedPaths => 5,
+            Self::LeastBlocks => 6,
+            Self::VendorSpecific(_) => 7,
+        }
+    }
+
+    /// The vendor sub-policy id, 0 for the standard policies.
+    #[must_use]
+    pub const fn vendor_id(self) -> u32 {
+        match self {
+            Self::VendorSpecific(v) => v.id(),
+            _ => 0,
+        }
+    }
+
+    /// The policy for a VDS number and (for 7) a vendor sub-policy id.
+    ///
+    /// # Errors
+    /// `E_INVALIDARG` ([`Invalid::UnknownPolicy`]) for 0 (`UNKNOWN`), values
+    /// above 7, an unknown vendor sub-policy, or a sub-policy given with a
+    /// standard policy.
+    pub const fn from_vds(number: u32, vendor: u32) -> Result<Self, Error> {
+        let policy = match (number, vendor) {
+            (1, 0) => Self::FailoverOnly,
+            (2, 0) => Self::RoundRobin,
+            (3, 0) => Self::RoundRobinWithSubset,
+            (4, 0) => Self::LeastQueueDepth,
+            (5, 0) => Self::WeightedPaths,
+            (6, 0) => Self::LeastBlocks,
+            (7, id) => match VendorPolicy::from_id(id) {
+                Some(v) => Self::VendorSpecific(v),
+                None => return Err(Error::InvalidArgument(Invalid::UnknownPolicy)),
+            },
+            _ => return Err(Error::InvalidArgument(Invalid::UnknownPolicy)),
+        };
+        Ok(policy)
+    }
+
+    /// Short name, as administrators know them from `mpclaim` and the MPIO
+    /// cmdlets (FOO, RR, RRWS, LQD, WP, LB) plus ours for the extensions.
+    #[must_use]
+    pub const fn short_name(self) -> &'static str {
+        match self {
+            Self::FailoverOnly => "FOO",
+            Self::RoundRobin => "RR",
+            Self::RoundRobinWithSubset => "RRWS",
+            Self::LeastQueueDepth => "LQD",
+            Self::WeightedPaths => "WP",
+            Self::LeastBlocks => "LB",
+            Self::VendorSpecific(VendorPolicy::WeightedRoundRobin) => "WRR",
+            Self::VendorSpecific(VendorPolicy::ServiceTime) => "ST",
+            Self::VendorSpecific(VendorPolicy::AdaptiveLatency) => "AL",
+        }
+    }
+
+    /// Long name.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::FailoverOnly => "failover-only",
+            Self::RoundRobin => "round-robin",
+            Self::RoundRobinWithSubset => "round-robin-with-subset",
+            Self::LeastQueueDepth => "least-queue-depth",
+            Self::WeightedPaths => "weighted-paths",
+            Self::LeastBlocks => "least-blocks",
+            Self::VendorSpecific(VendorPolicy::WeightedRoundRobin) => "weighted-round-robin",
+            Self::VendorSpecific(VendorPolicy::ServiceTime) => "service-time",
+            Self::VendorSpecific(VendorPolicy::AdaptiveLatency) => "adaptive-latency",
+        }
+    }
+
+    /// `true` if the policy needs at least one primary path.
+    #[must_use]
+    pub const fn needs_primary(self) -> bool {
+        matches!(self, Self::FailoverOnly | Self::RoundRobinWithSubset)
+    }
+
+    /// The weights the policy accepts.
+    #[must_use]
+    pub const fn weight_range(self) -> (u32, u32) {
+        match self {
+            // Weights are relative shares / throughputs: zero means nothing.
+            Self::VendorSpecific(VendorPolicy::WeightedRoundRobin | VendorPolicy::ServiceTime) => {
+                (1, MAX_WEIGHT)
+            }
+            _ => (0, MAX_WEIGHT),
+        }
+    }
+
+    /// Packs the policy into one word for the configuration bank.
+    pub(crate) const fn encode(self) -> u32 {
+        self.vds_number() | (self.vendor_id() << 8)
+    }
+
+    /// Inverse of [`encode`](Self::encode). The bank only ever holds encoded
+    /// policies; anything else decodes to round robin rather than panicking.
+    pub(crate) const fn decode(word: u32) -> Self {
+        match Self::from_vds(word & 0xFF, word >> 8) {
+            Ok(p) => p,
+            Err(_) => Self::RoundRobin,
+        }
+    }
+}
+
+impl core::fmt::Display for LoadBalancePolicy {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The largest path weight any policy accepts.
+pub const MAX_WEIGHT: u32 = 1_000_000;
+
+bitflags! {
+    /// Supported policies as VDS `VDS_LBF_*` flags.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct SupportedPolicies: u32 {
+        /// `VDS_LBF_FAILOVER`
+        const FAILOVER = 0x1;
+        /// `VDS_LBF_ROUND_ROBIN`
+        const ROUND_ROBIN = 0x2;
+        /// `VDS_LBF_ROUND_ROBIN_WITH_SUBSET`
+        const ROUND_ROBIN_WITH_SUBSET = 0x4;
+        /// `VDS_LBF_DYN_LEAST_QUEUE_DEPTH`
+        const DYN_LEAST_QUEUE_DEPTH = 0x8;
+        /// `VDS_LBF_WEIGHTED_PATHS`
+        const WEIGHTED_PATHS = 0x10;
+        /// `VDS_LBF_LEAST_BLOCKS`
+        const LEAST_BLOCKS = 0x20;
+        /// `VDS_LBF_VENDOR_SPECIFIC`
+        const VENDOR_SPECIFIC = 0x40;
+    }
+}
+
+impl SupportedPolicies {
+    /// The flag of one policy.
+    #[must_use]
+    pub const fn of(policy: LoadBalancePolicy) -> Self {
+        Self::from_bits_retain(1 << (policy.vds_number() - 1))
+    }
+}
+
+/// What a policy sees when it picks a path for one I/O.
+pub(crate) struct Context<'a, const N: usize> {
+    pub(crate) lun: &'a Lun<N>,
+    pub(crate) config: ConfigRead<'a, N>,
+    pub(crate) cpu: &'a CpuState,
+}
+
+impl<const N: usize> Context<'_, N> {
+    /// Usable paths among `restrict`, narrowed to the best tier that has one.
+    #[inline]
+    pub(crate) fn best_tier(&self, restrict: u64) -> u64 {
+        for tier in &self.lun.usable {
+            let m = tier.load(Relaxed) & restrict;
+            if m != 0 {
+                return m;
+            }
+        }
+        0
+    }
+
+    /// The load counters of a slot.
+    #[inline]
+    pub(crate) fn load(&self, slot: usize) -> Option<&PathLoad> {
+        self.lun.load_of(slot)
+    }
+
+    /// This CPU's rotation cursor.
+    #[inline]
+    pub(crate) fn cursor(&self) -> u32 {
+        self.cpu.cursor.load(Relaxed)
+    }
+
+    /// Records the pick so that the next rotation starts after it. A plain
+    /// store, not an atomic read-modify-write: the cursor is this CPU's own.
+    #[inline]
+    pub(crate) fn advance_past(&self, slot: usize) {
+        #[allow(clippy::cast_possible_truncation)] // slot < 64
+        self.cpu.cursor.store(slot as u32 + 1, Relaxed);
+    }
+}
+
+/// The interface every policy implements.
+pub(crate) trait Selector {
+    /// Picks a usable slot for `io`, or `None` if no path is usable.
+    fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> Option<usize>;
+}
+
+/// Dispatches to the policy in force for this read of the configuration.
+#[inline]
+pub(crate) fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> Option<usize> {
+    use LoadBalancePolicy as P;
+    match ctx.config.policy() {
+        P::FailoverOnly => failover_only::FailoverOnly::select(ctx, io),
+        P::RoundRobin => round_robin::RoundRobin::select(ctx, io),
+        P::RoundRobinWithSubset => round_robin_with_subset::RoundRobinWithSubset::select(ctx, io),
+        P::LeastQueueDepth => least_queue_depth::LeastQueueDepth::select(ctx, io),
+        P::WeightedPaths => weighted_paths::WeightedPaths::select(ctx, io),
+        P::LeastBlocks => least_blocks::LeastBlocks::select(ctx, io),
+        P::VendorSpecific(VendorPolicy::WeightedRoundRobin) => {
+            weighted_round_robin::WeightedRoundRobin::select(ctx, io)
+        }
+        P::VendorSpecific(VendorPolicy::ServiceTime) => service_time::ServiceTime::select(ctx, io),
+        P::VendorSpecific(VendorPolicy::AdaptiveLatency) => {
+            adaptive_latency::AdaptiveLatency::select(ctx, io)
+        }
+    }
+}
+
+pub(crate) use failover_only::choose_home as failover_home;
+
+/// The first slot of `mask` at or after `start` (mod 64), wrapping around.
+#[inline]
+pub(crate) fn next_in_rotation(mask: u64, start: u32) -> Option<usize> {
+    if mask == 0 {
+        return None;
+    }
+    let s = start & 63;
+    Some(((mask.rotate_right(s).trailing_zeros() + s) & 63) as usize)
+}
+
+/// The slot of `mask` with the smallest `key`, scanning from `start` so that
+/// ties go to the first slot at or after it (rotating ties, not "lowest
+/// index wins"). Stops early at a key of zero: nothing beats an idle path.
+#[inline]
+pub(crate) fn least_by_key(mask: u64, start: u32, mut key: impl FnMut(usize) -> u64) -> Option<usize> {
+    let s = start & 63;
+    let mut rest = mask.rotate_right(s);
+    let mut best = None;
+    let mut best_key = u64::MAX;
+    while rest != 0 {
+        let slot = ((rest.trailing_zeros() + s) & 63) as usize;
+        rest &= rest - 1;
+        let k = key(slot);
+        if best.is_none() || k < best_key {
+            best = Some(slot);
+            best_key = k;
+            if k == 0 {
+                break;
+            }
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vds_numbers_round_trip() {
+        for p in LoadBalancePolicy::ALL {
+            assert_eq!(LoadBalancePolicy::from_vds(p.vds_number(), p.vendor_id()), Ok(p));
+            assert_eq!(LoadBalancePolicy::decode(p.encode()), p);
+        }
+        for bad in [(0, 0), (8, 0), (u32::MAX, 0), (7, 0), (7, 4), (2, 1)] {
+            assert_eq!(
+                LoadBalancePolicy::from_vds(bad.0, bad.1),
+                Err(Error::InvalidArgument(Invalid::UnknownPolicy)),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn supported_flags_are_the_vds_lbf_values() {
+        assert_eq!(SupportedPolicies::of(LoadBalancePolicy::FailoverOnly).bits(), 0x1);
+        assert_eq!(SupportedPolicies::of(LoadBalancePolicy::LeastBlocks).bits(), 0x20);
+        let v = LoadBalancePolicy::VendorSpecific(VendorPolicy::ServiceTime);
+        assert_eq!(SupportedPolicies::of(v).bits(), 0x40);
+    }
+
+    #[test]
+    fn rotation_wraps_and_skips_gaps() {
+        assert_eq!(next_in_rotation(0, 5), None);
+        assert_eq!(next_in_rotation(0b1010, 0), Some(1));
+        assert_eq!(next_in_rotation(0b1010, 2), Some(3));
+        assert_eq!(next_in_rotation(0b1010, 4), Some(1));
+        assert_eq!(next_in_rotation(1 << 63, 63), Some(63));
+        assert_eq!(next_in_rotation(1, 64), Some(0));
+    }
+
+    #[test]
+    fn least_by_key_rotates_ties_and_exits_on_idle() {
+        let keys = [3u64, 1, 1, 1];
+        assert_eq!(least_by_key(0b1111, 0, |s| keys[s]), Some(1));
+        assert_eq!(least_by_key(0b1111, 2, |s| keys[s]), Some(2));
+        assert_eq!(least_by_key(0b1111, 3, |s| keys[s]), Some(3));
+        assert_eq!(least_by_key(0b1111, 4, |s| keys[s]), Some(1));
+        let mut calls = 0;
+        let idle = [0u64, 0, 0, 0];
+        assert_eq!(
+            least_by_key(0b1111, 2, |s| {
+                calls += 1;
+                idle[s]
+            }),
+            Some(2)
+        );
+        assert_eq!(calls, 1);
+    }
+}
