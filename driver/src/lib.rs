@@ -1,0 +1,26 @@
+//! # rsdsm
+//!
+//! The rsdsm device-specific module for Windows MPIO.
+//!
+//! Everything a DSM decides lives in the portable core, which is `no_std`,
+//! allocation-free and tested on any host; the `cfg(windows)` WDM shim only
+//! translates between mpio.sys and the core.
+#![cfg_attr(not(test), no_std)]
+#![warn(missing_docs, clippy::pedantic)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
+// Host builds of the cdylib take their panic handler from std; the portable
+// modules themselves use only `core` (wincheck builds them without std).
+#[cfg(all(not(test), not(windows)))]
+extern crate std;
