@@ -24,3 +24,8 @@
 // modules themselves use only `core` (wincheck builds them without std).
 #[cfg(all(not(test), not(windows)))]
 extern crate std;
+
+// Kernel builds: a panic bug-checks with a recognisable code instead of
+// unwinding (there is nothing to unwind into).
+#[cfg(all(windows, not(test)))]
+extern crate wdk_panic;
