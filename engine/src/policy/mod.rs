@@ -220,6 +220,47 @@ impl LoadBalancePolicy {
     }
 }
 
+/// The text is not a policy name (see [`LoadBalancePolicy`]'s `FromStr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownPolicyName;
+
+impl core::fmt::Display for UnknownPolicyName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("unknown load-balance policy (use a VDS number 1-6, 7:ID for vendor policies, or a name such as RR, LQD, failover-only)")
+    }
+}
+
+impl core::str::FromStr for LoadBalancePolicy {
+    type Err = UnknownPolicyName;
+
+    /// Parses what administrators type: a VDS number (`"4"`; `"7:3"` for a
+    /// vendor sub-policy), a short name (`"LQD"`) or a long name
+    /// (`"least-queue-depth"`), case-insensitive.
+    ///
+    /// ```
+    /// use rsdsm_engine::{LoadBalancePolicy, VendorPolicy};
+    /// assert_eq!("lqd".parse(), Ok(LoadBalancePolicy::LeastQueueDepth));
+    /// assert_eq!("2".parse(), Ok(LoadBalancePolicy::RoundRobin));
+    /// assert_eq!("7:3".parse(), Ok(LoadBalancePolicy::VendorSpecific(VendorPolicy::AdaptiveLatency)));
+    /// assert_eq!("Weighted-Paths".parse(), Ok(LoadBalancePolicy::WeightedPaths));
+    /// assert!("8".parse::<LoadBalancePolicy>().is_err());
+    /// ```
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        let by_name = Self::ALL
+            .into_iter()
+            .find(|p| p.short_name().eq_ignore_ascii_case(text) || p.name().eq_ignore_ascii_case(text));
+        if let Some(policy) = by_name {
+            return Ok(policy);
+        }
+        let (number, vendor) = text.split_once(':').unwrap_or((text, "0"));
+        match (number.parse(), vendor.parse()) {
+            (Ok(number), Ok(vendor)) => Self::from_vds(number, vendor).map_err(|_| UnknownPolicyName),
+            _ => Err(UnknownPolicyName),
+        }
+    }
+}
+
 impl core::fmt::Display for LoadBalancePolicy {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.name())
