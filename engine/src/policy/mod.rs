@@ -47,8 +47,8 @@ pub enum LoadBalancePolicy {
     FailoverOnly,
     /// 2: rotate over every usable path of the best tier.
     RoundRobin,
-    /// 3: rotate over the primary subset; non-primary paths only when no
-    /// primary path is usable.
+    /// 3: rotate over the primary subset of the best tier; its non-primary
+    /// paths only when none of its primary paths is usable.
     RoundRobinWithSubset,
     /// 4: fewest requests in flight; ties rotate.
     LeastQueueDepth,
