@@ -326,7 +326,7 @@ pub(crate) fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> Op
     }
 }
 
-pub(crate) use failover_only::choose_home as failover_home;
+pub(crate) use failover_only::{choose_home as failover_home, word as failover_word};
 
 /// The first slot of `mask` at or after `start` (mod 64), wrapping around.
 #[inline]
