@@ -31,11 +31,18 @@ pub(crate) struct AdminTable<const N: usize> {
     pub(crate) primary: u64,
     pub(crate) preferred: u64,
     pub(crate) weights: [u32; N],
+    /// Failover only's path for this generation (slot + 1), or 0 to keep
+    /// the path it is on. Set by the publishes that fail back (a policy
+    /// set, a new preferred path), so that a selection that sees the new
+    /// generation before the control path has moved `failover_current`
+    /// still picks the new configuration's path. Never carried over:
+    /// [`PolicyConfig::current`] returns it as 0.
+    pub(crate) failover_pin: u32,
 }
 
 impl<const N: usize> AdminTable<N> {
     pub(crate) const fn new(policy: LoadBalancePolicy) -> Self {
-        Self { policy, present: 0, primary: 0, preferred: 0, weights: [0; N] }
+        Self { policy, present: 0, primary: 0, preferred: 0, weights: [0; N], failover_pin: 0 }
     }
 }
 
@@ -58,6 +65,7 @@ struct Bank<const N: usize> {
     weights: [AtomicU32; N],
     levels: [Level; N],
     level_count: AtomicU32,
+    failover_pin: AtomicU32,
 }
 
 impl<const N: usize> Bank<N> {
@@ -70,6 +78,7 @@ impl<const N: usize> Bank<N> {
             weights: [const { AtomicU32::new(0) }; N],
             levels: core::array::from_fn(|_| Level::default()),
             level_count: AtomicU32::new(0),
+            failover_pin: AtomicU32::new(0),
         }
     }
 
@@ -79,6 +88,7 @@ impl<const N: usize> Bank<N> {
         self.present.store(table.present, Relaxed);
         self.primary.store(table.primary, Relaxed);
         self.preferred.store(table.preferred, Relaxed);
+        self.failover_pin.store(table.failover_pin, Relaxed);
         for (cell, w) in self.weights.iter().zip(table.weights) {
             cell.store(w, Relaxed);
         }
@@ -115,6 +125,7 @@ impl<const N: usize> Bank<N> {
             primary: self.primary.load(Relaxed),
             preferred: self.preferred.load(Relaxed),
             weights,
+            failover_pin: self.failover_pin.load(Relaxed),
         }
     }
 }
@@ -184,8 +195,9 @@ impl<const N: usize> PolicyConfig<N> {
     }
 
     /// The active table. Callers hold the control lock, so no writer runs.
+    /// The pin is per publish, so it comes back as 0.
     pub(crate) fn current(&self) -> AdminTable<N> {
-        self.read().bank.load()
+        AdminTable { failover_pin: 0, ..self.read().bank.load() }
     }
 
     /// The generation of the active table (counts published tables).
@@ -230,6 +242,12 @@ impl<const N: usize> ConfigRead<'_, N> {
     #[inline]
     pub(crate) fn preferred(&self) -> u64 {
         self.bank.preferred.load(Ordering::Relaxed)
+    }
+
+    /// Failover only's pinned path of this generation (slot + 1), 0 for none.
+    #[inline]
+    pub(crate) fn failover_pin(&self) -> u32 {
+        self.bank.failover_pin.load(Ordering::Relaxed)
     }
 
     #[inline]

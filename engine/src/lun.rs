@@ -123,8 +123,10 @@ pub struct Lun<const N: usize = DEFAULT_PATHS> {
     config: PolicyConfig<N>,
     paths: [PathEntry; N],
     cpus: [CachePadded<CpuState>; CPU_SLOTS],
-    /// Failover only's active path: slot + 1, 0 for none.
-    pub(crate) failover_current: AtomicU32,
+    /// Failover only's active path: `generation << 8 | (slot + 1)`, where
+    /// slot + 1 is 0 for none and `generation` is the configuration it was
+    /// decided under (see `failover_only.rs`).
+    pub(crate) failover_current: AtomicU64,
     /// Least blocks' sequential stream (see `least_blocks.rs`).
     pub(crate) stream: AtomicU64,
     control: ControlLock,
@@ -171,7 +173,7 @@ impl<const N: usize> Lun<N> {
             config: PolicyConfig::new(&AdminTable::new(policy)),
             paths: core::array::from_fn(|_| PathEntry::new()),
             cpus: core::array::from_fn(|_| CachePadded::default()),
-            failover_current: AtomicU32::new(0),
+            failover_current: AtomicU64::new(0),
             stream: AtomicU64::new(0),
             control: ControlLock::new(),
             set_gate: Gate::new(),
@@ -428,6 +430,7 @@ impl<const N: usize> Lun<N> {
             Some(slot) => bit(self.entry(slot)?.1),
             None => 0,
         };
+        table.failover_pin = self.failover_pin(&table);
         self.config.publish(&table);
         self.settle_failover(true);
         Ok(())
@@ -560,13 +563,23 @@ impl<const N: usize> Lun<N> {
     fn settle_failover(&self, fail_back: bool) {
         let table = self.config.current();
         let candidates = self.best_tier();
-        let current = self.failover_current.load(Relaxed).checked_sub(1).map(|s| s as usize);
+        #[allow(clippy::cast_possible_truncation)] // the low byte: slot + 1
+        let current = (self.failover_current.load(Relaxed) as u8).checked_sub(1).map(usize::from);
         let current = current.filter(|&s| candidates & bit(s) != 0);
         let home = policy::failover_home(candidates, table.preferred, table.primary);
         let lowest = (candidates != 0).then(|| candidates.trailing_zeros() as usize);
         let next = if fail_back { home.or(current) } else { current.or(home) }.or(lowest);
+        let word = policy::failover_word(self.config.generation(), next);
+        self.failover_current.store(word, Relaxed);
+    }
+
+    /// The pin of a table about to be published by a call that fails back:
+    /// the path [`settle_failover(true)`](Self::settle_failover) will move
+    /// failover to, or 0 if it will keep the current one.
+    fn failover_pin(&self, table: &AdminTable<N>) -> u32 {
+        let home = policy::failover_home(self.best_tier(), table.preferred, table.primary);
         #[allow(clippy::cast_possible_truncation)] // slot < 64
-        self.failover_current.store(next.map_or(0, |s| s as u32 + 1), Relaxed);
+        home.map_or(0, |s| s as u32 + 1)
     }
 
     // ------------------------------------------------------------------
@@ -810,7 +823,8 @@ impl<const N: usize> PendingSet<'_, N> {
     pub fn commit(self) -> Result<u64, Error> {
         let lun = self.lun;
         let _guard = lun.control.lock();
-        let table = lun.validate(self.policy, self.paths)?;
+        let mut table = lun.validate(self.policy, self.paths)?;
+        table.failover_pin = lun.failover_pin(&table);
         let generation = lun.config.publish(&table);
         lun.stream.store(0, Relaxed);
         lun.failback_due.store(0, Relaxed);

@@ -47,8 +47,8 @@ pub enum LoadBalancePolicy {
     FailoverOnly,
     /// 2: rotate over every usable path of the best tier.
     RoundRobin,
-    /// 3: rotate over the primary subset; non-primary paths only when no
-    /// primary path is usable.
+    /// 3: rotate over the primary subset of the best tier; its non-primary
+    /// paths only when none of its primary paths is usable.
     RoundRobinWithSubset,
     /// 4: fewest requests in flight; ties rotate.
     LeastQueueDepth,
@@ -367,7 +367,7 @@ pub(crate) fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> Op
     }
 }
 
-pub(crate) use failover_only::choose_home as failover_home;
+pub(crate) use failover_only::{choose_home as failover_home, word as failover_word};
 
 /// The first slot of `mask` at or after `start` (mod 64), wrapping around.
 #[inline]
