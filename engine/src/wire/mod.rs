@@ -49,6 +49,8 @@ mod codec;
 mod records;
 mod reply;
 mod request;
+#[cfg(test)]
+mod tests;
 
 use core::fmt;
 
