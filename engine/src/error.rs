@@ -33,7 +33,16 @@ impl HResult {
     /// The provider's cached or persisted view of the LUN is inconsistent.
     pub const VDS_E_PROVIDER_CACHE_CORRUPT: Self = Self(0x8004_241F);
 
-    /// Every code this crate produces, success first.
+    /// The handle lacks the access the request needs (the driver's check
+    /// of `FILE_READ_ACCESS` / `FILE_WRITE_ACCESS`).
+    pub const E_ACCESSDENIED: Self = Self(0x8007_0005);
+    /// The output buffer is too small for the reply.
+    pub const E_NOT_SUFFICIENT_BUFFER: Self = Self(0x8007_007A);
+    /// The request names an operation the driver does not know.
+    pub const E_INVALID_FUNCTION: Self = Self(0x8007_0001);
+
+    /// Every code of the `SetLoadBalancePolicy` contract (DESIGN §3),
+    /// success first.
     pub const ALL: [Self; 7] = [
         Self::S_OK,
         Self::E_INVALIDARG,
@@ -43,6 +52,11 @@ impl HResult {
         Self::VDS_E_ANOTHER_CALL_IN_PROGRESS,
         Self::VDS_E_PROVIDER_CACHE_CORRUPT,
     ];
+
+    /// The codes only the IOCTL transport produces (access check, buffer
+    /// sizing, unknown request). They have no [`Error`] of their own.
+    pub const TRANSPORT: [Self; 3] =
+        [Self::E_ACCESSDENIED, Self::E_NOT_SUFFICIENT_BUFFER, Self::E_INVALID_FUNCTION];
 
     /// `true` for success codes (severity bit clear), like `SUCCEEDED()`.
     #[must_use]
@@ -61,6 +75,9 @@ impl HResult {
             Self::VDS_E_OBJECT_STATUS_FAILED => "VDS_E_OBJECT_STATUS_FAILED",
             Self::VDS_E_ANOTHER_CALL_IN_PROGRESS => "VDS_E_ANOTHER_CALL_IN_PROGRESS",
             Self::VDS_E_PROVIDER_CACHE_CORRUPT => "VDS_E_PROVIDER_CACHE_CORRUPT",
+            Self::E_ACCESSDENIED => "E_ACCESSDENIED",
+            Self::E_NOT_SUFFICIENT_BUFFER => "E_NOT_SUFFICIENT_BUFFER",
+            Self::E_INVALID_FUNCTION => "E_INVALID_FUNCTION",
             _ => "HRESULT",
         }
     }
@@ -78,14 +95,19 @@ impl HResult {
             Self::VDS_E_PROVIDER_CACHE_CORRUPT => {
                 "the DSM's view of the LUN is inconsistent; refresh and retry"
             }
+            Self::E_ACCESSDENIED => "access denied: the handle lacks the required read or write access",
+            Self::E_NOT_SUFFICIENT_BUFFER => "the output buffer is too small",
+            Self::E_INVALID_FUNCTION => "the driver does not support this request",
             _ => "unknown result code",
         }
     }
 
     /// The [`Error`] this code stands for; `Ok(())` for success codes.
     ///
-    /// Unknown failure codes become [`Error::ProviderCacheCorrupt`]: a peer
-    /// that answers with a code we never send is out of step with us.
+    /// Failure codes without an [`Error`] of their own (unknown codes and the
+    /// [`TRANSPORT`](Self::TRANSPORT) codes) become
+    /// [`Error::ProviderCacheCorrupt`]: the peer is out of step with us.
+    /// Callers that care about transport codes check for them first.
     ///
     /// # Errors
     /// The [`Error`] of a failure code.
@@ -233,5 +255,18 @@ mod tests {
             assert_ne!(code.name(), "HRESULT");
         }
         assert_eq!(HResult(0x8000_4005).to_result(), Err(Error::ProviderCacheCorrupt));
+    }
+
+    #[test]
+    fn transport_codes_are_named_failures() {
+        assert_eq!(HResult::E_ACCESSDENIED.0, 0x8007_0005);
+        assert_eq!(HResult::E_NOT_SUFFICIENT_BUFFER.0, 0x8007_007A);
+        assert_eq!(HResult::E_INVALID_FUNCTION.0, 0x8007_0001);
+        for code in HResult::TRANSPORT {
+            assert!(!code.is_success());
+            assert!(!HResult::ALL.contains(&code));
+            assert_ne!(code.name(), "HRESULT");
+            assert_ne!(code.message(), "unknown result code");
+        }
     }
 }

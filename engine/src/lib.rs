@@ -57,6 +57,7 @@ mod path;
 pub mod policy;
 pub mod stats;
 mod sync;
+pub mod wire;
 
 pub use error::{Error, HResult, Invalid};
 pub use failback::{FailbackMode, FlapDamping, LunSettings, Reinstatement};
