@@ -230,6 +230,8 @@ impl core::fmt::Display for UnknownPolicyName {
     }
 }
 
+impl core::error::Error for UnknownPolicyName {}
+
 impl core::str::FromStr for LoadBalancePolicy {
     type Err = UnknownPolicyName;
 
