@@ -29,3 +29,7 @@ extern crate std;
 // unwinding (there is nothing to unwind into).
 #[cfg(all(windows, not(test)))]
 extern crate wdk_panic;
+
+pub mod claim;
+pub mod crc32c;
+pub mod identity;
