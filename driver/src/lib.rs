@@ -33,3 +33,4 @@ extern crate wdk_panic;
 pub mod claim;
 pub mod crc32c;
 pub mod identity;
+pub mod sense;
