@@ -30,6 +30,7 @@ extern crate std;
 #[cfg(all(windows, not(test)))]
 extern crate wdk_panic;
 
+pub mod alua;
 pub mod claim;
 pub mod crc32c;
 pub mod identity;
