@@ -34,4 +34,5 @@ pub mod alua;
 pub mod claim;
 pub mod crc32c;
 pub mod identity;
+pub mod persist;
 pub mod sense;
