@@ -33,6 +33,8 @@ extern crate wdk_panic;
 pub mod alua;
 pub mod claim;
 pub mod crc32c;
+pub mod dsm;
 pub mod identity;
 pub mod persist;
+pub mod registry;
 pub mod sense;
