@@ -29,3 +29,12 @@ extern crate std;
 // unwinding (there is nothing to unwind into).
 #[cfg(all(windows, not(test)))]
 extern crate wdk_panic;
+
+pub mod alua;
+pub mod claim;
+pub mod crc32c;
+pub mod dsm;
+pub mod identity;
+pub mod persist;
+pub mod registry;
+pub mod sense;

@@ -41,6 +41,7 @@ pub(crate) struct AdminTable<const N: usize> {
 }
 
 impl<const N: usize> AdminTable<N> {
+    /// An empty table with `policy`.
     pub(crate) const fn new(policy: LoadBalancePolicy) -> Self {
         Self { policy, present: 0, primary: 0, preferred: 0, weights: [0; N], failover_pin: 0 }
     }
@@ -56,6 +57,12 @@ pub(crate) struct Level {
     suffix: AtomicU64,
 }
 
+impl Level {
+    const fn new() -> Self {
+        Self { weight: AtomicU32::new(0), mask: AtomicU64::new(0), suffix: AtomicU64::new(0) }
+    }
+}
+
 #[derive(Debug)]
 struct Bank<const N: usize> {
     policy: AtomicU32,
@@ -69,14 +76,16 @@ struct Bank<const N: usize> {
 }
 
 impl<const N: usize> Bank<N> {
-    fn new() -> Self {
+    /// A bank holding `policy` and no path (what storing
+    /// `AdminTable::new(policy)` produces), built in a `const` context.
+    const fn with_policy(policy: LoadBalancePolicy) -> Self {
         Self {
-            policy: AtomicU32::new(0),
+            policy: AtomicU32::new(policy.encode()),
             present: AtomicU64::new(0),
             primary: AtomicU64::new(0),
             preferred: AtomicU64::new(0),
             weights: [const { AtomicU32::new(0) }; N],
-            levels: core::array::from_fn(|_| Level::default()),
+            levels: [const { Level::new() }; N],
             level_count: AtomicU32::new(0),
             failover_pin: AtomicU32::new(0),
         }
@@ -169,12 +178,22 @@ pub(crate) struct ConfigRead<'a, const N: usize> {
 }
 
 impl<const N: usize> PolicyConfig<N> {
+    #[cfg(test)]
     pub(crate) fn new(initial: &AdminTable<N>) -> Self {
-        let config = Self { seq: AtomicU64::new(0), banks: [Bank::new(), Bank::new()] };
+        let config = Self::empty(initial.policy);
         if let Some(bank) = config.banks.first() {
             bank.store(initial);
         }
         config
+    }
+
+    /// A configuration with `policy` and no path: the same as
+    /// `new(&AdminTable::new(policy))`, but `const`.
+    pub(crate) const fn empty(policy: LoadBalancePolicy) -> Self {
+        Self {
+            seq: AtomicU64::new(0),
+            banks: [Bank::with_policy(policy), Bank::with_policy(LoadBalancePolicy::FailoverOnly)],
+        }
     }
 
     /// Starts a read. Cheap: one load.

@@ -56,6 +56,12 @@ pub(crate) struct CpuState {
     pub(crate) wrr: AtomicU64,
 }
 
+impl CpuState {
+    const fn new() -> Self {
+        Self { cursor: AtomicU32::new(0), wrr: AtomicU64::new(0) }
+    }
+}
+
 #[derive(Debug)]
 struct PathEntry {
     source_id: AtomicU64,
@@ -70,13 +76,13 @@ struct PathEntry {
 }
 
 impl PathEntry {
-    fn new() -> Self {
+    const fn new() -> Self {
         Self {
             source_id: AtomicU64::new(0),
             path_id: AtomicU64::new(0),
             access: AtomicU8::new(AccessState::Unavailable as u8),
             health: AtomicU8::new(Health::Removed as u8),
-            counters: PathCounters::default(),
+            counters: PathCounters::new(),
             last_failure: AtomicU64::new(0),
             failures: AtomicU32::new(0),
             held_until: AtomicU64::new(0),
@@ -159,33 +165,42 @@ impl<const N: usize> Lun<N> {
     const CAPACITY_OK: () = assert!(N >= 1 && N <= 64, "a LUN holds 1 to 64 paths");
 
     /// An empty LUN with default settings (microsecond ticks).
+    ///
+    /// `const`, like [`with_settings`](Self::with_settings), so that LUN
+    /// tables can live in a `static` (a `Lun<32>` is about 20 KB, more than
+    /// a kernel stack can hold).
     #[must_use]
-    pub fn new(policy: LoadBalancePolicy) -> Self {
-        Self::with_settings(policy, LunSettings::default())
+    pub const fn new(policy: LoadBalancePolicy) -> Self {
+        Self::with_settings(policy, LunSettings::for_tick_rate(1_000_000))
     }
 
     /// An empty LUN.
     #[must_use]
-    pub fn with_settings(policy: LoadBalancePolicy, settings: LunSettings) -> Self {
+    pub const fn with_settings(policy: LoadBalancePolicy, settings: LunSettings) -> Self {
         let () = Self::CAPACITY_OK;
-        let lun = Self {
+        let (kind, delay) = settings.failback.encode();
+        let f = settings.flap;
+        Self {
             usable: [const { AtomicU64::new(0) }; TIER_COUNT],
-            config: PolicyConfig::new(&AdminTable::new(policy)),
-            paths: core::array::from_fn(|_| PathEntry::new()),
-            cpus: core::array::from_fn(|_| CachePadded::default()),
+            config: PolicyConfig::empty(policy),
+            paths: [const { PathEntry::new() }; N],
+            cpus: [const { CachePadded(CpuState::new()) }; CPU_SLOTS],
             failover_current: AtomicU64::new(0),
             stream: AtomicU64::new(0),
             control: ControlLock::new(),
             set_gate: Gate::new(),
             removed: AtomicBool::new(false),
-            failback_kind: AtomicU8::new(0),
-            failback_delay: AtomicU64::new(0),
+            failback_kind: AtomicU8::new(kind),
+            failback_delay: AtomicU64::new(delay),
             failback_due: AtomicU64::new(0),
-            sequential_window: AtomicU32::new(0),
-            flap: [const { AtomicU64::new(0) }; 4],
-        };
-        lun.apply_settings(&settings);
-        lun
+            sequential_window: AtomicU32::new(settings.sequential_window),
+            flap: [
+                AtomicU64::new(f.window),
+                AtomicU64::new(f.threshold as u64),
+                AtomicU64::new(f.hold),
+                AtomicU64::new(f.max_hold),
+            ],
+        }
     }
 
     /// The policies this engine supports (`GetSupportedLbPolicies`).
@@ -465,6 +480,48 @@ impl<const N: usize> Lun<N> {
         for tier in &self.usable {
             tier.store(0, Relaxed);
         }
+    }
+
+    /// Makes a removed LUN an empty, present one again, with `policy` and
+    /// `settings`, so that a fixed LUN table can reuse its entry for the
+    /// next LUN that arrives (the object is too big to rebuild in place on
+    /// a kernel stack). Every path slot is cleared and every counter zeroed.
+    ///
+    /// # Errors
+    /// * `E_INVALIDARG` ([`Invalid::BadValue`]) if the LUN was not removed;
+    /// * `VDS_E_ANOTHER_CALL_IN_PROGRESS` if a set that began before the
+    ///   removal is still pending (it must fail with `VDS_E_OBJECT_DELETED`,
+    ///   not land on the next LUN) or if I/O is still in flight.
+    pub fn recycle(&self, policy: LoadBalancePolicy, settings: &LunSettings) -> Result<(), Error> {
+        let _pass = self.set_gate.try_enter().ok_or(Error::AnotherCallInProgress)?;
+        let _guard = self.control.lock();
+        if !self.removed.load(Acquire) {
+            return Err(Invalid::BadValue.into());
+        }
+        if self.in_flight() != 0 {
+            return Err(Error::AnotherCallInProgress);
+        }
+        for entry in &self.paths {
+            entry.counters.reset();
+            entry.source_id.store(0, Relaxed);
+            entry.path_id.store(0, Relaxed);
+            entry.access.store(AccessState::Unavailable as u8, Relaxed);
+            entry.health.store(Health::Removed as u8, Relaxed);
+            entry.last_failure.store(0, Relaxed);
+            entry.failures.store(0, Relaxed);
+            entry.held_until.store(0, Relaxed);
+        }
+        for cpu in &self.cpus {
+            cpu.cursor.store(0, Relaxed);
+            cpu.wrr.store(0, Relaxed);
+        }
+        self.config.publish(&AdminTable::new(policy));
+        self.failover_current.store(0, Relaxed);
+        self.stream.store(0, Relaxed);
+        self.failback_due.store(0, Relaxed);
+        self.apply_settings(settings);
+        self.removed.store(false, Release);
+        Ok(())
     }
 
     /// `true` once [`remove`](Self::remove) was called.
@@ -836,5 +893,57 @@ impl<const N: usize> PendingSet<'_, N> {
     #[must_use]
     pub fn policy(&self) -> LoadBalancePolicy {
         self.policy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A LUN table can be built at compile time, in a `static`.
+    static STATIC_LUN: Lun<4> = Lun::new(LoadBalancePolicy::RoundRobin);
+
+    #[test]
+    fn a_static_lun_works_like_a_built_one() {
+        let built: Lun<4> = Lun::with_settings(LoadBalancePolicy::RoundRobin, LunSettings::default());
+        assert_eq!(STATIC_LUN.settings(), built.settings());
+        assert_eq!(STATIC_LUN.configuration_view(), built.configuration_view());
+        let a = STATIC_LUN.add_path(PathId::new(1, 1), AccessState::ActiveOptimized).unwrap();
+        assert_eq!(STATIC_LUN.select(&IoRequest::read(512)), Ok(a));
+    }
+
+    #[test]
+    fn recycle_needs_a_removed_drained_lun_without_a_pending_set() {
+        let lun: Lun<4> = Lun::new(LoadBalancePolicy::RoundRobin);
+        let id = PathId::new(1, 1);
+        let slot = lun.add_path(id, AccessState::ActiveOptimized).unwrap();
+        assert_eq!(
+            lun.recycle(LoadBalancePolicy::LeastBlocks, &LunSettings::default()),
+            Err(Invalid::BadValue.into())
+        );
+
+        let paths = [PathPolicy { path_id: id, primary: true, weight: 1 }];
+        let pending = lun.begin_set(LoadBalancePolicy::FailoverOnly, &paths, None).unwrap();
+        let ticket = lun.start(slot, &IoRequest::read(512));
+        lun.remove();
+        assert_eq!(
+            lun.recycle(LoadBalancePolicy::LeastBlocks, &LunSettings::default()),
+            Err(Error::AnotherCallInProgress)
+        );
+        assert_eq!(pending.commit(), Err(Error::ObjectDeleted));
+        assert_eq!(
+            lun.recycle(LoadBalancePolicy::LeastBlocks, &LunSettings::default()),
+            Err(Error::AnotherCallInProgress),
+            "I/O still in flight"
+        );
+        lun.complete(ticket, 1, IoOutcome::Success);
+        lun.recycle(LoadBalancePolicy::LeastBlocks, &LunSettings::default()).unwrap();
+
+        assert!(!lun.is_removed());
+        assert_eq!(lun.policy(), LoadBalancePolicy::LeastBlocks);
+        assert!(lun.path_info().unwrap().is_empty());
+        assert_eq!(lun.select(&IoRequest::read(512)), Err(NoPath));
+        let again = lun.add_path(id, AccessState::ActiveOptimized).unwrap();
+        assert_eq!(lun.statistics(again).unwrap().reads, 0);
     }
 }

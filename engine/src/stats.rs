@@ -44,6 +44,17 @@ pub(crate) struct PathLoad {
     pub(crate) last_start: AtomicU64,
 }
 
+impl PathLoad {
+    pub(crate) const fn new() -> Self {
+        Self {
+            in_flight: AtomicU32::new(0),
+            in_flight_bytes: AtomicU64::new(0),
+            latency_ewma: AtomicU64::new(0),
+            last_start: AtomicU64::new(0),
+        }
+    }
+}
+
 /// Cumulative statistics of a path.
 #[derive(Debug, Default)]
 pub(crate) struct PathCounters {
@@ -57,6 +68,19 @@ pub(crate) struct PathCounters {
 }
 
 impl PathCounters {
+    /// All zero; `const` so that a LUN can be built in a `static`.
+    pub(crate) const fn new() -> Self {
+        Self {
+            load: CachePadded(PathLoad::new()),
+            reads: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            bytes_read: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            histogram: [const { AtomicU64::new(0) }; HISTOGRAM_BUCKETS],
+        }
+    }
+
     pub(crate) fn start(&self, bytes: u32, now: Tick) {
         let load = &self.load;
         load.in_flight.fetch_add(1, Relaxed);
