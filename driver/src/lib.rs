@@ -29,3 +29,8 @@ extern crate std;
 // unwinding (there is nothing to unwind into).
 #[cfg(all(windows, not(test)))]
 extern crate wdk_panic;
+
+// The WDM shim: DriverEntry, mpio.sys registration, DSM entry points, the
+// control device and the registry store. Windows targets only.
+#[cfg(windows)]
+mod windows;
