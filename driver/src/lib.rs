@@ -38,3 +38,8 @@ pub mod identity;
 pub mod persist;
 pub mod registry;
 pub mod sense;
+
+// The WDM shim: DriverEntry, mpio.sys registration, DSM entry points, the
+// control device and the registry store. Windows targets only.
+#[cfg(windows)]
+mod windows;
