@@ -82,17 +82,28 @@ fn run(
     let results = compare(&scenario, &policies, seed).map_err(|(policy, e)| {
         format!("{origin}: policy {policy}: the engine refused the scenario's path settings: {e}")
     })?;
-    if json {
-        print!("{}", report::json_lines(&results).map_err(|e| e.to_string())?);
+    let text = if json {
+        report::json_lines(&results).map_err(|e| e.to_string())?
     } else {
-        print!("{}", report::table(&scenario, &results));
-    }
+        report::table(&scenario, &results)
+    };
+    write_stdout(&text)?;
     if let Some(out) = svg_out {
         let document = svg::render(&scenario.name, &results).map_err(|e| format!("SVG report: {e}"))?;
         std::fs::write(&out, document).map_err(|e| format!("{}: {e}", out.display()))?;
         if !json {
-            println!("SVG report: {}", out.display());
+            write_stdout(&format!("SVG report: {}\n", out.display()))?;
         }
     }
     Ok(())
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn write_stdout(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("stdout: {e}")),
+        _ => Ok(()),
+    }
 }

@@ -14,7 +14,7 @@ use rand_distr::{Distribution, Exp};
 use rsdsm_engine::{Error, IoRequest, IoTicket, LoadBalancePolicy};
 
 use crate::fabric::{Answer, FabricPath};
-use crate::host::{ErrorAction, LunHost};
+use crate::host::{ErrorAction, Host, LunHost, MAX_LUNS, port_ids, rtpg};
 use crate::report::{PolicyResult, Recorder};
 use crate::scenario::{Action, Pattern, Scenario, Workload};
 
@@ -109,6 +109,7 @@ pub fn run(scenario: &Scenario, policy: LoadBalancePolicy, seed: u64) -> Result<
 
 struct Sim<'a> {
     scenario: &'a Scenario,
+    dsm: Host,
     policy: LoadBalancePolicy,
     luns: Vec<LunState>,
     timeline: Vec<Step>,
@@ -125,8 +126,13 @@ struct Sim<'a> {
 impl<'a> Sim<'a> {
     fn new(scenario: &'a Scenario, policy: LoadBalancePolicy, seed: u64) -> Result<Self, Error> {
         let mut luns = Vec::new();
+        if scenario.luns.len() > MAX_LUNS {
+            return Err(Error::OutOfMemory);
+        }
+        let mut dsm = Host::new(policy, &scenario.dsm);
         for (l, spec) in scenario.luns.iter().enumerate() {
-            let host = LunHost::new(&spec.paths, policy, &scenario.dsm)?;
+            let serial = u32::try_from(l + 1).unwrap_or(u32::MAX);
+            let host = LunHost::new(&mut dsm, serial, &spec.paths, policy)?;
             let paths = spec
                 .paths
                 .iter()
@@ -154,6 +160,7 @@ impl<'a> Sim<'a> {
         let recorder = Recorder::new(scenario, policy, end, &names);
         let mut sim = Self {
             scenario,
+            dsm,
             policy,
             luns,
             timeline: expand_timeline(scenario),
@@ -228,7 +235,7 @@ impl<'a> Sim<'a> {
                 Event::Verify { lun, path } => self.verify(lun, path),
                 Event::Poll => {
                     for l in &self.luns {
-                        l.host.poll(self.now);
+                        l.host.poll(&self.dsm, self.now);
                     }
                     // Keep polling while anything can still happen.
                     if self.now < self.end || self.ios.iter().any(Option::is_some) {
@@ -237,7 +244,8 @@ impl<'a> Sim<'a> {
                 }
             }
         }
-        let in_flight: u64 = self.luns.iter().map(|l| l.host.lun().in_flight()).sum();
+        let in_flight: u64 =
+            self.luns.iter().filter_map(|l| l.host.lun(&self.dsm)).map(rsdsm_engine::Lun::in_flight).sum();
         Ok(self.recorder.finish(self.issued, in_flight))
     }
 
@@ -286,18 +294,18 @@ impl<'a> Sim<'a> {
         let lun = io.lun;
         let Some(state) = self.luns.get_mut(lun) else { return };
         let request = io.request.at(now);
-        let Ok(ticket) = state.host.dispatch(&request) else {
+        let Ok(ticket) = state.host.dispatch(&self.dsm, &request) else {
             self.end_io(id, false);
             return;
         };
         let slot = ticket.slot();
         let Some(path) = state.host.path_index(slot) else {
             // Every engine slot belongs to a scenario path.
-            state.host.complete_good(ticket, now);
+            state.host.complete_good(&self.dsm, ticket, now);
             self.end_io(id, false);
             return;
         };
-        if state.host.is_failed(path) {
+        if state.host.is_failed(&self.dsm, path) {
             self.recorder.sent_to_failed_path();
         }
         io.ticket = Some(ticket);
@@ -348,26 +356,20 @@ impl<'a> Sim<'a> {
         let Some(ticket) = io.ticket.take() else { return };
         if state.removed {
             // The LUN is gone: whatever comes back fails to the application.
-            state.host.complete_error(ticket, now, Answer::TransportError);
+            state.host.complete_error(&self.dsm, ticket, now, Answer::TransportError, Vec::new);
             self.end_io(id, false);
             return;
         }
         if answer == Answer::Good {
-            state.host.complete_good(ticket, now);
+            state.host.complete_good(&self.dsm, ticket, now);
             let hit_failure = io.hit_failure;
             self.recorder.completed(lun, path, io.issued, now, io.request.bytes, hit_failure);
             self.end_io(id, true);
             return;
         }
-        match state.host.complete_error(ticket, now, answer) {
-            ErrorAction::RetryUncounted => {
-                if answer == Answer::AluaChanged {
-                    // The DSM re-reads the ALUA states (RTPG).
-                    let states: Vec<_> = state.paths.iter().enumerate().map(|(i, p)| (i, p.access)).collect();
-                    state.host.alua_states(states);
-                }
-                self.send(id);
-            }
+        let report = || fabric_rtpg(&state.paths);
+        match state.host.complete_error(&self.dsm, ticket, now, answer, report) {
+            ErrorAction::RetryUncounted => self.send(id),
             ErrorAction::Retry => {
                 io.retries += 1;
                 let exhausted = io.retries > self.scenario.dsm.max_retries;
@@ -409,7 +411,7 @@ impl<'a> Sim<'a> {
         if !fabric.alive || !fabric.present || state.removed {
             return;
         }
-        if let Some(until) = state.host.verified(path, fabric.access, now) {
+        if let Some(until) = state.host.verified(&self.dsm, path, &fabric_rtpg(&state.paths), now) {
             self.recorder.held_down();
             self.schedule(until, Event::Verify { lun, path });
         }
@@ -469,21 +471,21 @@ impl<'a> Sim<'a> {
                 if let Some(fabric) = state.paths.get_mut(path) {
                     fabric.present = true;
                     let spec = fabric.spec.clone();
-                    state.host.add_path(path, &spec)?;
+                    state.host.add_path(&mut self.dsm, path, &spec)?;
                     // The new path joins with the scenario's admin settings.
                     let specs: Vec<_> = state.paths.iter().map(|p| p.spec.clone()).collect();
-                    state.host.set_policy(self.policy, &specs)?;
+                    state.host.set_policy(&mut self.dsm, self.policy, &specs)?;
                 }
             }
             Action::RemovePath => {
                 if let Some(fabric) = state.paths.get_mut(path) {
                     fabric.present = false;
                 }
-                state.host.remove_path(path);
+                state.host.remove_path(&self.dsm, path);
             }
             Action::RemoveLun => {
                 state.removed = true;
-                state.host.remove_lun();
+                state.host.remove_lun(&self.dsm);
             }
             Action::Policy => {
                 if let Some(policy) = step.policy {
@@ -491,7 +493,7 @@ impl<'a> Sim<'a> {
                     let specs: Vec<_> = state.paths.iter().map(|p| p.spec.clone()).collect();
                     // A set the engine rejects (e.g. all paths failed) is
                     // recorded; the run goes on under the old policy.
-                    if state.host.set_policy(policy, &specs).is_err() {
+                    if state.host.set_policy(&mut self.dsm, policy, &specs).is_err() {
                         self.recorder.rejected_set();
                     }
                 }
@@ -500,6 +502,19 @@ impl<'a> Sim<'a> {
         }
         Ok(())
     }
+}
+
+/// What REPORT TARGET PORT GROUPS returns for a LUN's present paths now.
+fn fabric_rtpg(paths: &[FabricPath]) -> Vec<u8> {
+    let ports: Vec<_> = paths
+        .iter()
+        .filter(|p| p.present)
+        .map(|p| {
+            let (port, group) = port_ids(&p.spec);
+            (port, group, p.access)
+        })
+        .collect();
+    rtpg(&ports)
 }
 
 /// Expands `flap` events into failures and recoveries and sorts by time.
