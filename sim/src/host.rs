@@ -9,6 +9,8 @@
 use rsdsm::claim::ClaimList;
 use rsdsm::dsm::Dsm;
 use rsdsm::identity::LunKey;
+use std::sync::{Mutex, MutexGuard};
+
 use rsdsm::persist::{MAX_RECORD_LEN, MemoryStore};
 use rsdsm::registry::LunId;
 use rsdsm::sense::{SenseAction, TransportError};
@@ -32,10 +34,15 @@ const VENDOR: &[u8; 8] = b"RSDSMSIM";
 const PRODUCT: &[u8; 16] = b"SIMULATED LUN   ";
 const CLAIM: &str = "RSDSMSIMSIMULATED";
 
-/// The DSM of one simulated host, with its persistent store.
+/// The persistent store of the simulated host (the registry on Windows).
+pub type Store = MemoryStore<MAX_LUNS, MAX_RECORD_LEN>;
+
+/// The DSM of one simulated host, with its persistent store. Shared between
+/// the simulated I/O and (under `serve`) the control requests, exactly as
+/// the driver's DSM is shared between I/O and the control device.
 pub struct Host {
     dsm: Box<Dsm<MAX_LUNS, 32>>,
-    store: MemoryStore<MAX_LUNS, MAX_RECORD_LEN>,
+    store: Mutex<Store>,
     claims: ClaimList<4>,
 }
 
@@ -68,7 +75,7 @@ impl Host {
         };
         Self {
             dsm: Box::new(Dsm::new(policy, settings)),
-            store: MemoryStore::new(),
+            store: Mutex::new(MemoryStore::new()),
             claims: ClaimList::from_strs([CLAIM]).unwrap_or_default(),
         }
     }
@@ -79,9 +86,10 @@ impl Host {
         &self.dsm
     }
 
-    /// The DSM and its store.
-    pub fn parts(&mut self) -> (&Dsm<MAX_LUNS, 32>, &mut MemoryStore<MAX_LUNS, MAX_RECORD_LEN>) {
-        (&self.dsm, &mut self.store)
+    /// The persistent store; a poisoned lock (a panicked holder) still
+    /// yields the store: records are checked on every read anyway.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -104,7 +112,7 @@ impl LunHost {
     /// The DSM's, if the scenario's admin settings are invalid for the
     /// policy (e.g. failover only without a primary path).
     pub fn new(
-        host: &mut Host,
+        host: &Host,
         serial: u32,
         paths: &[PathSpec],
         policy: LoadBalancePolicy,
@@ -151,7 +159,7 @@ impl LunHost {
     /// The DSM's validation result.
     pub fn set_policy(
         &self,
-        host: &mut Host,
+        host: &Host,
         policy: LoadBalancePolicy,
         paths: &[PathSpec],
     ) -> Result<u64, Error> {
@@ -172,8 +180,7 @@ impl LunHost {
                 PathPolicy { path_id: spec.id.0, primary, weight: spec.weight.clamp(low, high) }
             })
             .collect();
-        let (dsm, store) = host.parts();
-        dsm.set_policy(id, policy, &admin, store)
+        host.dsm.set_policy(id, policy, &admin, &mut *host.store())
     }
 
     /// LBGetPath + SetCompletion.
@@ -275,7 +282,7 @@ impl LunHost {
     /// # Errors
     /// The DSM's (e.g. the table is full), or `E_INVALIDARG` if the device
     /// is not claimed.
-    pub fn add_path(&mut self, host: &mut Host, index: usize, spec: &PathSpec) -> Result<(), Error> {
+    pub fn add_path(&mut self, host: &Host, index: usize, spec: &PathSpec) -> Result<(), Error> {
         let (port, group) = port_ids(spec);
         let page = vpd83(self.serial, port, group);
         let identity = host
@@ -285,7 +292,7 @@ impl LunHost {
         let (id, slot) = host.dsm.add_path(&identity.key, spec.id.0, identity.ports, spec.access.0)?;
         if self.id.is_none() {
             self.id = Some(id);
-            let _ = host.dsm.restore_policy(id, &host.store);
+            let _ = host.dsm.restore_policy(id, &*host.store());
         }
         if let Some(s) = self.slots.get_mut(index) {
             *s = Some(slot);

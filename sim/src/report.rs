@@ -95,6 +95,8 @@ pub struct Recorder {
     held_down: u64,
     rejected_sets: u64,
     events: Vec<EventMark>,
+    keep_latencies: bool,
+    completed: u64,
 }
 
 impl Recorder {
@@ -131,6 +133,8 @@ impl Recorder {
             held_down: 0,
             rejected_sets: 0,
             events: Vec::new(),
+            keep_latencies: true,
+            completed: 0,
         }
     }
 
@@ -144,7 +148,10 @@ impl Recorder {
         bytes: u32,
         hit_failure: bool,
     ) {
-        self.latencies.push(now - issued);
+        self.completed += 1;
+        if self.keep_latencies {
+            self.latencies.push(now - issued);
+        }
         self.bytes += u64::from(bytes);
         if let Some(n) = self.per_path.get_mut(lun).and_then(|p| p.get_mut(path)) {
             *n += 1;
@@ -159,6 +166,18 @@ impl Recorder {
             let took = now.saturating_sub(start);
             self.failover = Some(self.failover.map_or(took, |f| f.max(took)));
         }
+    }
+
+    /// Whether to keep every latency for percentiles (a live simulation
+    /// that never ends must not).
+    pub fn keep_latencies(&mut self, keep: bool) {
+        self.keep_latencies = keep;
+    }
+
+    /// I/Os completed successfully and failed so far.
+    #[must_use]
+    pub fn counts(&self) -> (u64, u64) {
+        (self.completed, self.failed)
     }
 
     /// An I/O failed to the application.

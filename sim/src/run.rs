@@ -7,6 +7,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -104,12 +105,55 @@ struct LunState {
 /// The engine's answer if the scenario's admin settings are invalid for the
 /// policy (e.g. failover only without any primary path).
 pub fn run(scenario: &Scenario, policy: LoadBalancePolicy, seed: u64) -> Result<PolicyResult, Error> {
-    Sim::new(scenario, policy, seed)?.run()
+    Sim::new(scenario, policy, seed, scenario.duration_ms.ns())?.run()
+}
+
+/// A simulation that runs without end, advanced step by step (for `serve`:
+/// I/O keeps flowing while control requests arrive).
+pub struct Live<'a>(Sim<'a>);
+
+impl std::fmt::Debug for Live<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live").field("now", &self.0.now).finish_non_exhaustive()
+    }
+}
+
+impl<'a> Live<'a> {
+    /// Starts `scenario` under `policy`; its timeline events happen at
+    /// their times, its workload never stops.
+    ///
+    /// # Errors
+    /// As [`run`].
+    pub fn new(scenario: &'a Scenario, policy: LoadBalancePolicy, seed: u64) -> Result<Self, Error> {
+        let mut sim = Sim::new(scenario, policy, seed, u64::MAX)?;
+        sim.recorder.keep_latencies(false);
+        Ok(Self(sim))
+    }
+
+    /// The simulated host (its DSM answers control requests).
+    #[must_use]
+    pub fn host(&self) -> Arc<Host> {
+        Arc::clone(&self.0.dsm)
+    }
+
+    /// Runs every event up to simulated time `until` (ns).
+    ///
+    /// # Errors
+    /// As [`run`].
+    pub fn advance_to(&mut self, until: u64) -> Result<(), Error> {
+        self.0.advance_to(until)
+    }
+
+    /// I/Os completed successfully and failed so far.
+    #[must_use]
+    pub fn counts(&self) -> (u64, u64) {
+        self.0.recorder.counts()
+    }
 }
 
 struct Sim<'a> {
     scenario: &'a Scenario,
-    dsm: Host,
+    dsm: Arc<Host>,
     policy: LoadBalancePolicy,
     luns: Vec<LunState>,
     timeline: Vec<Step>,
@@ -124,15 +168,15 @@ struct Sim<'a> {
 }
 
 impl<'a> Sim<'a> {
-    fn new(scenario: &'a Scenario, policy: LoadBalancePolicy, seed: u64) -> Result<Self, Error> {
+    fn new(scenario: &'a Scenario, policy: LoadBalancePolicy, seed: u64, end: u64) -> Result<Self, Error> {
         let mut luns = Vec::new();
         if scenario.luns.len() > MAX_LUNS {
             return Err(Error::OutOfMemory);
         }
-        let mut dsm = Host::new(policy, &scenario.dsm);
+        let dsm = Arc::new(Host::new(policy, &scenario.dsm));
         for (l, spec) in scenario.luns.iter().enumerate() {
             let serial = u32::try_from(l + 1).unwrap_or(u32::MAX);
-            let host = LunHost::new(&mut dsm, serial, &spec.paths, policy)?;
+            let host = LunHost::new(&dsm, serial, &spec.paths, policy)?;
             let paths = spec
                 .paths
                 .iter()
@@ -156,8 +200,7 @@ impl<'a> Sim<'a> {
             .iter()
             .map(|l| l.paths.iter().map(|p| p.id.to_string()).collect::<Vec<_>>().join(","))
             .collect();
-        let end = scenario.duration_ms.ns();
-        let recorder = Recorder::new(scenario, policy, end, &names);
+        let recorder = Recorder::new(scenario, policy, scenario.duration_ms.ns(), &names);
         let mut sim = Self {
             scenario,
             dsm,
@@ -204,8 +247,10 @@ impl<'a> Sim<'a> {
         self.seq += 1;
     }
 
-    fn run(mut self) -> Result<PolicyResult, Error> {
-        while let Some(Reverse(next)) = self.queue.pop() {
+    /// Processes every event due at or before `until` (simulated ns).
+    fn advance_to(&mut self, until: u64) -> Result<(), Error> {
+        while self.queue.peek().is_some_and(|Reverse(next)| next.at <= until) {
+            let Some(Reverse(next)) = self.queue.pop() else { break };
             self.now = next.at;
             match next.event {
                 Event::Arrival { lun } => {
@@ -224,9 +269,7 @@ impl<'a> Sim<'a> {
                         self.issue(lun);
                     }
                 }
-                Event::Answered { lun, path, io, epoch, answer } => {
-                    self.answered(lun, path, io, epoch, answer)
-                }
+                Event::Answered { lun, path, io, epoch, answer } => self.answered(lun, path, io, epoch, answer),
                 Event::Timeline { index } => {
                     if let Some(step) = self.timeline.get(index).copied() {
                         self.timeline_step(step)?;
@@ -244,6 +287,11 @@ impl<'a> Sim<'a> {
                 }
             }
         }
+        Ok(())
+    }
+
+    fn run(mut self) -> Result<PolicyResult, Error> {
+        self.advance_to(u64::MAX)?;
         let in_flight: u64 =
             self.luns.iter().filter_map(|l| l.host.lun(&self.dsm)).map(rsdsm_engine::Lun::in_flight).sum();
         Ok(self.recorder.finish(self.issued, in_flight))
@@ -471,10 +519,10 @@ impl<'a> Sim<'a> {
                 if let Some(fabric) = state.paths.get_mut(path) {
                     fabric.present = true;
                     let spec = fabric.spec.clone();
-                    state.host.add_path(&mut self.dsm, path, &spec)?;
+                    state.host.add_path(&self.dsm, path, &spec)?;
                     // The new path joins with the scenario's admin settings.
                     let specs: Vec<_> = state.paths.iter().map(|p| p.spec.clone()).collect();
-                    state.host.set_policy(&mut self.dsm, self.policy, &specs)?;
+                    state.host.set_policy(&self.dsm, self.policy, &specs)?;
                 }
             }
             Action::RemovePath => {
@@ -493,7 +541,7 @@ impl<'a> Sim<'a> {
                     let specs: Vec<_> = state.paths.iter().map(|p| p.spec.clone()).collect();
                     // A set the engine rejects (e.g. all paths failed) is
                     // recorded; the run goes on under the old policy.
-                    if state.host.set_policy(&mut self.dsm, policy, &specs).is_err() {
+                    if state.host.set_policy(&self.dsm, policy, &specs).is_err() {
                         self.recorder.rejected_set();
                     }
                 }
