@@ -10,12 +10,15 @@
 //! * [`host`]: the simulated DSM for one LUN.
 //! * [`run`](mod@run): the event loop.
 //! * [`report`] and [`svg`]: tables, JSON and charts.
+//! * `serve`: a live simulated DSM answering IOCTL bytes over a Unix socket.
 
 pub mod fabric;
 pub mod host;
 pub mod report;
 pub mod run;
 pub mod scenario;
+#[cfg(unix)]
+pub mod serve;
 pub mod svg;
 
 use rsdsm_engine::{Error, LoadBalancePolicy};

@@ -43,6 +43,21 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Host a live simulated DSM that answers the IOCTL protocol on a Unix socket (stop with Ctrl-C).
+    Serve {
+        /// Socket path to listen on (a stale socket file is replaced).
+        #[arg(long, value_name = "PATH")]
+        socket: PathBuf,
+        /// Scenario giving the LUNs, paths, workload and timeline. Default: the embedded scenario.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Policy every LUN starts with. Default: the scenario's first, else round robin.
+        #[arg(long = "policy", value_name = "NAME")]
+        policy: Option<LoadBalancePolicy>,
+        /// Random seed (default: the scenario's).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -52,6 +67,7 @@ fn main() -> ExitCode {
         Some(Command::Run { scenario, policies, json, svg, seed }) => {
             run(scenario, &policies, json, svg, seed)
         }
+        Some(Command::Serve { socket, scenario, policy, seed }) => serve(&socket, scenario, policy, seed),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -62,14 +78,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(
-    file: Option<PathBuf>,
-    policies: &[LoadBalancePolicy],
-    json: bool,
-    svg_out: Option<PathBuf>,
-    seed: Option<u64>,
-) -> Result<(), String> {
-    let (text, origin) = match &file {
+fn load(file: Option<&PathBuf>) -> Result<(Scenario, String), String> {
+    let (text, origin) = match file {
         Some(path) => (
             std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
             path.display().to_string(),
@@ -77,6 +87,49 @@ fn run(
         None => (DEFAULT_SCENARIO.to_string(), "default scenario".to_string()),
     };
     let scenario = Scenario::parse(&text).map_err(|e| format!("{origin}: {e}"))?;
+    Ok((scenario, origin))
+}
+
+#[cfg(unix)]
+fn serve(
+    socket: &std::path::Path,
+    file: Option<PathBuf>,
+    policy: Option<LoadBalancePolicy>,
+    seed: Option<u64>,
+) -> Result<(), String> {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    let (scenario, _) = load(file.as_ref())?;
+    let policy =
+        policy.or_else(|| scenario.policies.first().map(|p| p.0)).unwrap_or(LoadBalancePolicy::RoundRobin);
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| format!("signal handler: {e}"))?;
+    }
+    eprintln!("rsdsm-sim: serving {:?} ({policy}) on {}", scenario.name, socket.display());
+    rsdsm_sim::serve::serve(&scenario, policy, seed.unwrap_or(scenario.seed), socket, &stop)?;
+    eprintln!("rsdsm-sim: stopped");
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn serve(
+    _: &std::path::Path,
+    _: Option<PathBuf>,
+    _: Option<LoadBalancePolicy>,
+    _: Option<u64>,
+) -> Result<(), String> {
+    Err("serve needs Unix sockets; on Windows use the real driver's control device".into())
+}
+
+fn run(
+    file: Option<PathBuf>,
+    policies: &[LoadBalancePolicy],
+    json: bool,
+    svg_out: Option<PathBuf>,
+    seed: Option<u64>,
+) -> Result<(), String> {
+    let (scenario, origin) = load(file.as_ref())?;
     let policies = if policies.is_empty() { scenario.policies() } else { policies.to_vec() };
     let seed = seed.unwrap_or(scenario.seed);
     let results = compare(&scenario, &policies, seed).map_err(|(policy, e)| {
