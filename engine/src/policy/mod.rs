@@ -1,6 +1,6 @@
 //! Load-balance policies: one file per policy behind one small interface.
 //!
-//! A policy is a [`Selector`]: given a [`Context`] (the LUN's usable paths by
+//! A policy is a `Selector`: given a `Context` (the LUN's usable paths by
 //! tier, their load, the policy configuration and this CPU's rotation state)
 //! it picks a slot or says none is usable. Policies hold no state of their
 //! own; what they remember between I/Os lives in the LUN (per-CPU cursors,
@@ -8,7 +8,7 @@
 //! but a change of the number the dispatcher matches on.
 //!
 //! Every policy first narrows the usable paths to the best tier
-//! ([`Context::best_tier`]); failed, removed, unavailable and transitioning
+//! (`Context::best_tier`); failed, removed, unavailable and transitioning
 //! paths are never in any tier, so they can never be picked.
 
 mod adaptive_latency;
