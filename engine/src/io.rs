@@ -191,4 +191,15 @@ mod tests {
         lun.complete(IoTicket::from_raw(raw).unwrap(), 9, IoOutcome::Success);
         assert_eq!(lun.in_flight(), 0);
     }
+
+    #[test]
+    fn slots_from_indices_are_positions_checked_by_the_lun() {
+        for i in [0usize, 1, 31, 63] {
+            assert_eq!(PathSlot::from_index(i).map(PathSlot::index), Some(i));
+        }
+        assert_eq!(PathSlot::from_index(64), None);
+        let lun: crate::Lun<4> = crate::Lun::new(crate::LoadBalancePolicy::RoundRobin);
+        let empty = PathSlot::from_index(3).unwrap();
+        assert!(lun.fail_path(empty, 1).is_err(), "a slot without a path is refused");
+    }
 }
