@@ -35,6 +35,7 @@ pub mod claim;
 pub mod crc32c;
 pub mod dsm;
 pub mod identity;
+pub mod mpio;
 pub mod persist;
 pub mod registry;
 pub mod sense;
