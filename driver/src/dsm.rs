@@ -47,7 +47,7 @@ use crate::alua::Rtpg;
 use crate::claim::ClaimList;
 use crate::identity::{Identity, IdentityError, LunKey, PortIds, identify};
 use crate::persist::{MAX_RECORD_LEN, PolicyStore, Record, decode_record, encode_record};
-use crate::registry::{FREE, LIVE, LunId, LunSlot, REMOVED, SpinLock};
+use crate::registry::{FREE, LIVE, LunId, LunSlot, REMOVED, SpinLock, lun_index, new_lun_id};
 use crate::sense::{ErrorContext, SenseAction, TransportError, Verdict, classify_sense, classify_transport};
 
 /// Why `InquireDriver` declines a device.
@@ -168,7 +168,7 @@ impl<const LUNS: usize, const PATHS: usize> Dsm<LUNS, PATHS> {
             let (index, entry) = self.claim_free_slot()?;
             entry.set_key(key);
             let sequence = self.next_sequence.fetch_add(1, Ordering::Relaxed);
-            entry.id.store(LunId::new(sequence, index).0, Ordering::Relaxed);
+            entry.id.store(new_lun_id(sequence, index).0, Ordering::Relaxed);
             entry.state.store(LIVE, Ordering::Release);
             (index, entry, true)
         };
@@ -176,7 +176,7 @@ impl<const LUNS: usize, const PATHS: usize> Dsm<LUNS, PATHS> {
             Ok(slot) => {
                 entry.set_ports(slot.index(), ports);
                 let id = LunId(entry.id.load(Ordering::Relaxed));
-                debug_assert_eq!(id.index(), index);
+                debug_assert_eq!(lun_index(id), index);
                 Ok((id, slot))
             }
             Err(e) => {
@@ -215,7 +215,7 @@ impl<const LUNS: usize, const PATHS: usize> Dsm<LUNS, PATHS> {
 
     /// The live entry of `id`.
     fn entry(&self, id: LunId) -> Option<&LunSlot<PATHS>> {
-        self.slots.get(id.index()).filter(|s| s.is_live() && s.id.load(Ordering::Acquire) == id.0)
+        self.slots.get(lun_index(id)).filter(|s| s.is_live() && s.id.load(Ordering::Acquire) == id.0)
     }
 
     fn live(&self, id: LunId) -> Result<&LunSlot<PATHS>, Error> {
@@ -387,7 +387,7 @@ impl<const LUNS: usize, const PATHS: usize> Dsm<LUNS, PATHS> {
     /// must drain before its table entry is reused).
     #[inline]
     pub fn complete(&self, id: LunId, ticket: IoTicket, now: Tick, outcome: IoOutcome) {
-        if let Some(entry) = self.slots.get(id.index()).filter(|s| s.id.load(Ordering::Acquire) == id.0) {
+        if let Some(entry) = self.slots.get(lun_index(id)).filter(|s| s.id.load(Ordering::Acquire) == id.0) {
             entry.lun.complete(ticket, now, outcome);
         }
     }
@@ -466,10 +466,30 @@ impl<const LUNS: usize, const PATHS: usize> Dsm<LUNS, PATHS> {
         paths: &[PathPolicy],
         store: &mut S,
     ) -> Result<u64, Error> {
+        self.set_policy_if(id, policy, paths, None, store)
+    }
+
+    /// [`set_policy`](Self::set_policy), applied only if the LUN's
+    /// configuration generation is still `expected_generation` (when given):
+    /// the caller read the LUN at that generation and its view must not be
+    /// stale. `None` behaves as `set_policy`.
+    ///
+    /// # Errors
+    /// As [`set_policy`](Self::set_policy); `VDS_E_PROVIDER_CACHE_CORRUPT`
+    /// for a generation mismatch.
+    pub fn set_policy_if<S: PolicyStore + ?Sized>(
+        &self,
+        id: LunId,
+        policy: LoadBalancePolicy,
+        paths: &[PathPolicy],
+        expected_generation: Option<u64>,
+        store: &mut S,
+    ) -> Result<u64, Error> {
         let entry = self.live(id)?;
         let key = entry.key().ok_or(Error::ObjectDeleted)?;
         let before = entry.lun.load_balance_policy()?;
-        let pending = entry.lun.begin_set(policy, paths, Some(before.generation))?;
+        let expected = expected_generation.unwrap_or(before.generation);
+        let pending = entry.lun.begin_set(policy, paths, Some(expected))?;
         // The set gate is held: the entry cannot be reused under us.
         if entry.id.load(Ordering::Acquire) != id.0 {
             return Err(Error::ObjectDeleted);
@@ -477,7 +497,7 @@ impl<const LUNS: usize, const PATHS: usize> Dsm<LUNS, PATHS> {
         let mut record = Record::<PATHS> {
             key,
             policy,
-            generation: before.generation.wrapping_add(1),
+            generation: expected.wrapping_add(1),
             preferred: before.preferred,
             paths: Vec::new(),
         };

@@ -32,6 +32,7 @@ extern crate wdk_panic;
 
 pub mod alua;
 pub mod claim;
+pub mod control;
 pub mod crc32c;
 pub mod dsm;
 pub mod identity;

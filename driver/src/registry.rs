@@ -12,23 +12,24 @@ use rsdsm_engine::{LoadBalancePolicy, Lun};
 
 use crate::identity::{KEY_BYTES, KeyKind, LunKey, PortIds};
 
-/// The DSM's handle of a LUN: unique within a boot, never reused.
+/// The DSM's handle of a LUN: the wire protocol's [`LunId`], so a handle
+/// listed by `ListLuns` is exactly the one per-LUN requests name. Unique
+/// within a boot, never reused.
 ///
 /// The low 16 bits are the table index, the rest a sequence number that
 /// grows with every LUN arrival, so a handle to a removed LUN never reaches
 /// the LUN that reuses its table entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LunId(pub u64);
+pub use rsdsm_engine::wire::LunId;
 
-impl LunId {
-    pub(crate) const fn new(sequence: u64, index: usize) -> Self {
-        #[allow(clippy::cast_possible_truncation)] // index < 65536, asserted by Dsm
-        Self((sequence << 16) | (index as u64 & 0xFFFF))
-    }
+/// The handle of the `sequence`-th LUN arrival, in table entry `index`.
+pub(crate) const fn new_lun_id(sequence: u64, index: usize) -> LunId {
+    #[allow(clippy::cast_possible_truncation)] // index < 65536, asserted by Dsm
+    LunId((sequence << 16) | (index as u64 & 0xFFFF))
+}
 
-    pub(crate) const fn index(self) -> usize {
-        (self.0 & 0xFFFF) as usize
-    }
+/// The table entry a handle points at.
+pub(crate) const fn lun_index(id: LunId) -> usize {
+    (id.0 & 0xFFFF) as usize
 }
 
 /// A short spin lock serialising registry changes (PnP-rate, PASSIVE level
@@ -203,7 +204,7 @@ mod tests {
         ] {
             assert_eq!(decode_ports(encode_ports(p)), p);
         }
-        let id = LunId::new(5, 17);
-        assert_eq!((id.index(), id.0 >> 16), (17, 5));
+        let id = new_lun_id(5, 17);
+        assert_eq!((lun_index(id), id.0 >> 16), (17, 5));
     }
 }

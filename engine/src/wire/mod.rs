@@ -44,8 +44,11 @@
 //! assert_eq!(answer, Err(rsdsm_engine::HResult::VDS_E_OBJECT_DELETED));
 //! # Ok::<(), rsdsm_engine::wire::WireError>(())
 //! ```
+//!
+//! Over a socket (the simulated DSM) each call travels in a [frame](FrameHeader).
 
 mod codec;
+mod frame;
 mod records;
 mod reply;
 mod request;
@@ -56,6 +59,10 @@ use core::fmt;
 
 use crate::{Error, HResult, LoadBalancePolicy, PathPolicy};
 
+pub use frame::{
+    FRAME_MAGIC, FrameHeader, ReplyHeader, STATUS_BUFFER_TOO_SMALL, STATUS_INVALID_DEVICE_REQUEST,
+    STATUS_SUCCESS, decode_reply_frame, decode_request_frame, encode_reply_frame, encode_request_frame,
+};
 pub use records::{
     LUN_FLAG_REMOVED, LunEntry, PATH_FLAG_HELD_DOWN, PATH_FLAG_PREFERRED, PATH_FLAG_PRIMARY,
     PATH_FLAG_USABLE, PathStatisticsEntry, Record, RecordList, Records, RecordsIter,

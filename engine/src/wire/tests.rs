@@ -910,3 +910,157 @@ proptest! {
         assert_canonical(&buf);
     }
 }
+
+// ---------------------------------------------------------------- socket frames
+
+#[test]
+fn golden_request_frame_layout() {
+    let input = golden_get_version_request();
+    let mut out = [0u8; 64];
+    let n = encode_request_frame(IOCTL_RSDSM_GET_VERSION, &input, 36, &mut out).unwrap();
+    let ioctl = le32(IOCTL_RSDSM_GET_VERSION);
+    let expected = cat(&[b"RSDF", &ioctl, &le32(16), &le32(36), &input]);
+    assert_eq!(&out[..n], &expected[..]);
+    assert_eq!(n, FrameHeader::SIZE + 16);
+    let (header, body) = decode_request_frame(&expected).unwrap();
+    assert_eq!(header, FrameHeader { ioctl: IOCTL_RSDSM_GET_VERSION, input_len: 16, output_capacity: 36 });
+    assert_eq!(body, &input[..]);
+    assert_eq!(header.encode()[..], expected[..16]);
+    // The magic and the IOCTL code as raw bytes.
+    assert_eq!(&expected[..8], &[b'R', b'S', b'D', b'F', 0x04, 0x60, 0x5D, 0x8A]);
+}
+
+#[test]
+fn golden_reply_frame_layout() {
+    let output = golden_version_reply();
+    let mut out = [0u8; 64];
+    let n = encode_reply_frame(STATUS_SUCCESS, &output, &mut out).unwrap();
+    let expected = cat(&[b"RSDF", &le32(0), &le32(36), &output]);
+    assert_eq!(&out[..n], &expected[..]);
+    let (header, body) = decode_reply_frame(&expected, 36).unwrap();
+    assert_eq!(header, ReplyHeader { status: STATUS_SUCCESS, len: 36 });
+    assert_eq!(body, &output[..]);
+
+    let n = encode_reply_frame(STATUS_INVALID_DEVICE_REQUEST, &[], &mut out).unwrap();
+    assert_eq!(&out[..n], &[b'R', b'S', b'D', b'F', 0x10, 0, 0, 0xC0, 0, 0, 0, 0]);
+    let (header, body) = decode_reply_frame(&out[..n], 0).unwrap();
+    assert_eq!((header.status, header.len(), body.len()), (STATUS_INVALID_DEVICE_REQUEST, 0, 0));
+    assert!(header.is_empty());
+    assert_eq!(STATUS_BUFFER_TOO_SMALL, 0xC000_0023);
+}
+
+#[test]
+fn every_frame_truncation_and_extension_is_rejected() {
+    let input = golden_set_policy_request();
+    let mut buf = [0u8; 256];
+    let n = encode_request_frame(IOCTL_RSDSM_SET_POLICY, &input, 24, &mut buf).unwrap();
+    let frame = &buf[..n];
+    for cut in 0..n {
+        let err = decode_request_frame(&frame[..cut]).unwrap_err();
+        assert!(matches!(err, WireError::Truncated { .. }), "cut {cut}: {err:?}");
+        if cut < FrameHeader::SIZE {
+            assert_eq!(
+                FrameHeader::decode(&frame[..cut]),
+                Err(WireError::Truncated { needed: 16, available: cut })
+            );
+        } else {
+            assert!(FrameHeader::decode(&frame[..cut]).is_ok());
+        }
+    }
+    let longer = cat(&[frame, &[0]]);
+    assert_eq!(decode_request_frame(&longer), Err(WireError::LengthMismatch));
+
+    let output = golden_get_policy_reply();
+    let n = encode_reply_frame(STATUS_SUCCESS, &output, &mut buf).unwrap();
+    let frame = &buf[..n];
+    for cut in 0..n {
+        let err = decode_reply_frame(&frame[..cut], MAX_REPLY_SIZE).unwrap_err();
+        assert!(matches!(err, WireError::Truncated { .. }), "cut {cut}: {err:?}");
+    }
+    let longer = cat(&[frame, &[0]]);
+    assert_eq!(decode_reply_frame(&longer, MAX_REPLY_SIZE), Err(WireError::LengthMismatch));
+}
+
+#[test]
+fn frame_bounds_and_magic_are_checked() {
+    let max_in = u32::try_from(MAX_REQUEST_SIZE).unwrap();
+    let max_out = u32::try_from(MAX_REPLY_SIZE).unwrap();
+    let ok = FrameHeader { ioctl: 1, input_len: max_in, output_capacity: max_out };
+    assert_eq!(FrameHeader::decode(&ok.encode()), Ok(ok));
+    let big_in = FrameHeader { input_len: max_in + 1, ..ok };
+    assert_eq!(
+        FrameHeader::decode(&big_in.encode()),
+        Err(WireError::CountTooLarge { count: max_in + 1, max: max_in })
+    );
+    let big_out = FrameHeader { output_capacity: u32::MAX, ..ok };
+    assert_eq!(
+        FrameHeader::decode(&big_out.encode()),
+        Err(WireError::CountTooLarge { count: u32::MAX, max: max_out })
+    );
+    let mut bad = ok.encode();
+    bad[3] = b'M';
+    assert_eq!(FrameHeader::decode(&bad), Err(WireError::BadMagic));
+
+    // A reply longer than the caller offered, or than any reply can be.
+    let reply = ReplyHeader { status: STATUS_SUCCESS, len: 40 };
+    assert_eq!(ReplyHeader::decode(&reply.encode(), 40), Ok(reply));
+    assert_eq!(
+        ReplyHeader::decode(&reply.encode(), 39),
+        Err(WireError::CountTooLarge { count: 40, max: 39 })
+    );
+    let huge = ReplyHeader { status: STATUS_SUCCESS, len: max_out + 1 };
+    assert_eq!(
+        ReplyHeader::decode(&huge.encode(), usize::MAX),
+        Err(WireError::CountTooLarge { count: max_out + 1, max: max_out })
+    );
+    // A failed call carries no output.
+    let failed = ReplyHeader { status: STATUS_BUFFER_TOO_SMALL, len: 4 };
+    assert_eq!(ReplyHeader::decode(&failed.encode(), 100), Err(WireError::BadValue));
+    let mut bad = reply.encode();
+    bad[0] = 0;
+    assert_eq!(ReplyHeader::decode(&bad, 100), Err(WireError::BadMagic));
+}
+
+#[test]
+fn frame_encoders_refuse_what_they_cannot_frame() {
+    let mut out = std::vec![0u8; MAX_REPLY_SIZE + 64];
+    let too_long = std::vec![0u8; MAX_REQUEST_SIZE + 1];
+    assert!(matches!(encode_request_frame(1, &too_long, 0, &mut out), Err(WireError::CountTooLarge { .. })));
+    assert!(matches!(
+        encode_request_frame(1, &[], MAX_REPLY_SIZE + 1, &mut out),
+        Err(WireError::CountTooLarge { .. })
+    ));
+    assert_eq!(encode_reply_frame(STATUS_BUFFER_TOO_SMALL, &[1], &mut out), Err(WireError::BadValue));
+    let too_long = std::vec![0u8; MAX_REPLY_SIZE + 1];
+    assert!(matches!(encode_reply_frame(0, &too_long, &mut out), Err(WireError::CountTooLarge { .. })));
+    let mut short = [0xAAu8; 20];
+    assert_eq!(
+        encode_request_frame(1, &[0; 8], 0, &mut short),
+        Err(WireError::OutputTooSmall { needed: 24 })
+    );
+    assert_eq!(encode_reply_frame(0, &[0; 9], &mut short), Err(WireError::OutputTooSmall { needed: 21 }));
+    assert_eq!(short, [0xAA; 20]);
+}
+
+proptest! {
+    #[test]
+    fn frames_round_trip_and_never_panic(
+        ioctl in any::<u32>(),
+        input in proptest::collection::vec(any::<u8>(), 0..200),
+        capacity in 0usize..2000,
+        junk in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let mut buf = std::vec![0u8; 300];
+        let n = encode_request_frame(ioctl, &input, capacity, &mut buf).unwrap();
+        let (header, body) = decode_request_frame(&buf[..n]).unwrap();
+        prop_assert_eq!(header.ioctl, ioctl);
+        prop_assert_eq!(header.output_capacity(), capacity);
+        prop_assert_eq!(body, &input[..]);
+        let n = encode_reply_frame(STATUS_SUCCESS, &input, &mut buf).unwrap();
+        let (reply, body) = decode_reply_frame(&buf[..n], input.len()).unwrap();
+        prop_assert_eq!(reply.len(), input.len());
+        prop_assert_eq!(body, &input[..]);
+        let _ = decode_request_frame(&junk);
+        let _ = decode_reply_frame(&junk, capacity);
+    }
+}
