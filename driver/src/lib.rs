@@ -36,6 +36,7 @@ pub mod control;
 pub mod crc32c;
 pub mod dsm;
 pub mod identity;
+pub mod mpio;
 pub mod persist;
 pub mod registry;
 pub mod sense;

@@ -64,20 +64,21 @@ impl Drop for SpinGuard<'_> {
     }
 }
 
-/// A [`LunKey`] in atomics. Written only under the registry lock while the
-/// slot is not live; read after the slot's state is seen live (Acquire).
+/// A [`LunKey`] in atomics. Written only while its owner is not yet
+/// published (the registry lock and a non-live slot here; a reserved handle
+/// in [`mpio`](crate::mpio)); read after the owner is seen published (Acquire).
 #[derive(Debug)]
-struct KeyCell {
+pub(crate) struct KeyCell {
     meta: AtomicU64,
     words: [AtomicU64; KEY_BYTES / 8],
 }
 
 impl KeyCell {
-    const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self { meta: AtomicU64::new(0), words: [const { AtomicU64::new(0) }; KEY_BYTES / 8] }
     }
 
-    fn store(&self, key: &LunKey) {
+    pub(crate) fn store(&self, key: &LunKey) {
         let meta = u64::from(key.kind() as u8) | u64::from(key.is_digest()) << 8 | u64::from(key.len()) << 16;
         self.meta.store(meta | 1 << 32, Ordering::Relaxed);
         for (cell, chunk) in self.words.iter().zip(key.bytes().chunks_exact(8)) {
@@ -87,7 +88,7 @@ impl KeyCell {
         }
     }
 
-    fn load(&self) -> Option<LunKey> {
+    pub(crate) fn load(&self) -> Option<LunKey> {
         let meta = self.meta.load(Ordering::Relaxed);
         if meta >> 32 == 0 {
             return None;

@@ -102,6 +102,43 @@ impl IoTicket {
     pub const fn started(&self) -> Tick {
         self.started
     }
+
+    /// The ticket as two words, for a caller that must park it in atomics
+    /// (the kernel shim keeps in-flight tickets in a lock-free table and
+    /// hands MPIO only a small handle). Lossless:
+    /// [`from_raw`](Self::from_raw) gives back an equal ticket.
+    ///
+    /// Layout: word 0 is [`started`](Self::started); word 1 holds
+    /// [`bytes`](Self::bytes) in bits 0–31, the write flag in bit 32 and
+    /// the path slot in bits 40–47. Every other bit is zero.
+    ///
+    /// A raw ticket is still a ticket: turn it back and complete it exactly
+    /// once. Completing a copy twice, or a value that never came from
+    /// `into_raw`, corrupts the path's in-flight counters (no memory
+    /// unsafety: they are plain atomics).
+    #[must_use]
+    pub const fn into_raw(self) -> [u64; 2] {
+        let flags = if self.write { 1u64 << 32 } else { 0 };
+        [self.started, self.bytes as u64 | flags | (self.slot.0 as u64) << 40]
+    }
+
+    /// The ticket [`into_raw`](Self::into_raw) gave `raw` for; `None` if a
+    /// bit that `into_raw` never sets is set.
+    #[must_use]
+    #[allow(clippy::cast_possible_truncation)] // fields masked/shifted to their width
+    pub const fn from_raw(raw: [u64; 2]) -> Option<Self> {
+        const USED: u64 = 0xFFFF_FFFF | 1 << 32 | 0xFF << 40;
+        let [started, packed] = raw;
+        if packed & !USED != 0 {
+            return None;
+        }
+        Some(Self {
+            slot: PathSlot((packed >> 40) as u8),
+            write: packed & 1 << 32 != 0,
+            bytes: packed as u32,
+            started,
+        })
+    }
 }
 
 /// How an I/O ended.
@@ -120,5 +157,49 @@ pub struct NoPath;
 impl core::fmt::Display for NoPath {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("no usable path")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_tickets_round_trip_and_reject_stray_bits() {
+        for (slot, write, bytes, started) in
+            [(0u8, false, 0u32, 0u64), (63, true, u32::MAX, u64::MAX), (17, false, 4096, 123_456_789)]
+        {
+            let raw = IoTicket { slot: PathSlot(slot), write, bytes, started }.into_raw();
+            let back = IoTicket::from_raw(raw).unwrap();
+            assert_eq!(
+                (back.slot, back.write, back.bytes, back.started),
+                (PathSlot(slot), write, bytes, started)
+            );
+            assert_eq!(back.into_raw(), raw);
+        }
+        for stray in [1u64 << 33, 1 << 39, 1 << 48, 1 << 63] {
+            assert_eq!(IoTicket::from_raw([0, stray]), None);
+        }
+    }
+
+    #[test]
+    fn a_parked_ticket_completes_what_start_counted() {
+        let lun: crate::Lun<4> = crate::Lun::new(crate::LoadBalancePolicy::RoundRobin);
+        let slot = lun.add_path(crate::PathId::new(1, 1), crate::AccessState::ActiveOptimized).unwrap();
+        let raw = lun.start(slot, &IoRequest::write(512).at(5)).into_raw();
+        assert_eq!(lun.in_flight(), 1);
+        lun.complete(IoTicket::from_raw(raw).unwrap(), 9, IoOutcome::Success);
+        assert_eq!(lun.in_flight(), 0);
+    }
+
+    #[test]
+    fn slots_from_indices_are_positions_checked_by_the_lun() {
+        for i in [0usize, 1, 31, 63] {
+            assert_eq!(PathSlot::from_index(i).map(PathSlot::index), Some(i));
+        }
+        assert_eq!(PathSlot::from_index(64), None);
+        let lun: crate::Lun<4> = crate::Lun::new(crate::LoadBalancePolicy::RoundRobin);
+        let empty = PathSlot::from_index(3).unwrap();
+        assert!(lun.fail_path(empty, 1).is_err(), "a slot without a path is refused");
     }
 }

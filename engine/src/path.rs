@@ -174,4 +174,14 @@ impl PathSlot {
     pub const fn index(self) -> usize {
         self.0 as usize
     }
+
+    /// The slot with this index (`None` from 64 on, the largest table), for
+    /// a caller that keeps slots in atomics as their [`index`](Self::index).
+    /// A slot is only a position: every call that takes one checks that it
+    /// holds a path of the LUN.
+    #[must_use]
+    #[allow(clippy::cast_possible_truncation)] // index < 64
+    pub const fn from_index(index: usize) -> Option<Self> {
+        if index < 64 { Some(Self(index as u8)) } else { None }
+    }
 }

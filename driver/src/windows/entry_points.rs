@@ -104,7 +104,7 @@ fn rw_extent(cdb: &[u8]) -> Option<(u64, u32)> {
     }
 }
 
-fn now() -> u64 {
+pub(super) fn now() -> u64 {
     // SAFETY: callable at any IRQL; no arguments.
     unsafe { KeQueryUnbiasedInterruptTime() }
 }

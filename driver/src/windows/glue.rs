@@ -7,11 +7,12 @@
 //! choosing a path, classifying an error, persisting, the control protocol)
 //! is made behind these functions.
 //!
-//! **Bodies.** Each function currently forwards to `stub`, a TEMPORARY
-//! implementation (declines every device, rejects every control request) so
-//! that the shim builds and links. The owner of the portable core replaces
-//! the bodies with calls into `crate::dsm::Dsm` and deletes `glue/stub.rs`;
-//! the signatures are the contract and should change only by agreement.
+//! **Bodies.** Each function is a call into the portable core: the
+//! [`Mpio`](crate::mpio::Mpio) adapter (handle tables + entry-point logic over
+//! [`Dsm`](crate::dsm::Dsm)), held in one `static` ([`DSM`]), and
+//! [`crate::control::handle`] for the control device. This file only
+//! converts types (handles, [`IoSummary`] → `IoRequest`, verdicts →
+//! [`ErrorAction`]) and supplies the clock and the registry store.
 //!
 //! **Handles.** The values mpio.sys keeps for us (`DsmId`, `PathId`, the
 //! completion context) are the raw forms of [`DeviceHandle`], [`PathHandle`]
@@ -23,11 +24,76 @@
 //! **IRQL.** Functions marked *DISPATCH* may be called at `DISPATCH_LEVEL`
 //! (per-I/O path): they must not block, allocate from paged pool, or touch the
 //! registry. Those marked *PASSIVE* run at `PASSIVE_LEVEL`.
-#![allow(dead_code, reason = "some hooks (store) are wired up only once the core adopts them")]
-
 use core::num::NonZeroU32;
 
-mod stub;
+use heapless::Vec;
+use rsdsm_engine::{AccessState, IoRequest, LoadBalancePolicy, LunSettings};
+
+use crate::claim::{ClaimList, DeviceId};
+use crate::control::{self, CallError};
+use crate::identity::{KEY_BYTES, LunKey};
+use crate::mpio::{self, MAX_CLAIMS, Mpio};
+use crate::persist::{self, PolicyStore};
+use crate::sense::SenseAction;
+
+use super::entry_points::now;
+
+/// LUNs the DSM can hold. The whole table is a `static` built at compile
+/// time (no allocation, no initialisation order), so its size is paid in
+/// the image: a `Dsm<32, 32>` is about 650 KB (one engine `Lun<32>` of
+/// about 20 KB per LUN), non-paged. 32 multipath LUNs per host is a
+/// modest array; raising it costs ~20 KB per LUN. A LUN beyond the table
+/// is still claimed in `InquireDriver` but fails `SetDeviceInfo`.
+const LUNS: usize = 32;
+/// Device instances (LUN × path): 16 paths per LUN on average (MPIO allows
+/// 32 per LUN). About 90 bytes each, zero-initialised. A device beyond the
+/// table is declined in `InquireDriver` (left to another DSM).
+const DEVICES: usize = 512;
+/// MPIO paths (`I_T` nexuses) across all LUNs. 16 bytes each.
+const PATHS: usize = 128;
+/// I/Os in flight with a completion callback, across all LUNs (32 bytes
+/// each). Beyond it an I/O is sent without a callback and the engine does
+/// not count it in flight (queue-depth policies under-count it); it never
+/// fails.
+const TICKETS: usize = 2048;
+/// `KeQueryUnbiasedInterruptTime` ticks per second (100 ns units).
+const TICKS_PER_SECOND: u64 = 10_000_000;
+
+/// The DSM: the core and its handle tables, built at compile time.
+static DSM: Mpio<LUNS, DEVICES, PATHS, TICKETS> =
+    Mpio::new(LoadBalancePolicy::RoundRobin, LunSettings::for_tick_rate(TICKS_PER_SECOND));
+
+/// Claimed when the registry has no `Parameters\DsmSupportedDeviceList`:
+/// the same placeholder the INF installs (it matches no real array), so an
+/// install without the value behaves like one with the INF's default.
+const DEFAULT_SUPPORTED: [&str; 1] = ["EXAMPLE EXAMPLEARRAY    "];
+
+// The SRB/NTSTATUS codes the portable classification uses are the WDK's.
+const _: () = {
+    use mpio::{nt_status as nt, srb_status as srb};
+    assert!(srb::ABORTED as u32 == wdk_sys::SRB_STATUS_ABORTED);
+    assert!(srb::ERROR as u32 == wdk_sys::SRB_STATUS_ERROR);
+    assert!(srb::BUSY as u32 == wdk_sys::SRB_STATUS_BUSY);
+    assert!(srb::INVALID_PATH_ID as u32 == wdk_sys::SRB_STATUS_INVALID_PATH_ID);
+    assert!(srb::NO_DEVICE as u32 == wdk_sys::SRB_STATUS_NO_DEVICE);
+    assert!(srb::TIMEOUT as u32 == wdk_sys::SRB_STATUS_TIMEOUT);
+    assert!(srb::SELECTION_TIMEOUT as u32 == wdk_sys::SRB_STATUS_SELECTION_TIMEOUT);
+    assert!(srb::COMMAND_TIMEOUT as u32 == wdk_sys::SRB_STATUS_COMMAND_TIMEOUT);
+    assert!(srb::BUS_RESET as u32 == wdk_sys::SRB_STATUS_BUS_RESET);
+    assert!(srb::PARITY_ERROR as u32 == wdk_sys::SRB_STATUS_PARITY_ERROR);
+    assert!(srb::NO_HBA as u32 == wdk_sys::SRB_STATUS_NO_HBA);
+    assert!(srb::DATA_OVERRUN as u32 == wdk_sys::SRB_STATUS_DATA_OVERRUN);
+    assert!(srb::UNEXPECTED_BUS_FREE as u32 == wdk_sys::SRB_STATUS_UNEXPECTED_BUS_FREE);
+    assert!(srb::PHASE_SEQUENCE_FAILURE as u32 == wdk_sys::SRB_STATUS_PHASE_SEQUENCE_FAILURE);
+    assert!(srb::INVALID_LUN as u32 == wdk_sys::SRB_STATUS_INVALID_LUN);
+    assert!(srb::INVALID_TARGET_ID as u32 == wdk_sys::SRB_STATUS_INVALID_TARGET_ID);
+    assert!(srb::LINK_DOWN as u32 == wdk_sys::SRB_STATUS_LINK_DOWN);
+    assert!(nt::BUFFER_OVERFLOW == wdk_sys::STATUS_BUFFER_OVERFLOW);
+    assert!(nt::NO_SUCH_DEVICE == wdk_sys::STATUS_NO_SUCH_DEVICE);
+    assert!(nt::DELETE_PENDING == wdk_sys::STATUS_DELETE_PENDING);
+    assert!(nt::DEVICE_NOT_CONNECTED == wdk_sys::STATUS_DEVICE_NOT_CONNECTED);
+    assert!(nt::DEVICE_DOES_NOT_EXIST == wdk_sys::STATUS_DEVICE_DOES_NOT_EXIST);
+};
 
 /// Most paths (DsmIds) of one pseudo-LUN the shim passes in one call; MPIO
 /// supports at most 32 paths per device.
@@ -148,6 +214,11 @@ pub enum Category {
 }
 
 /// Outcome of a control request, mapped to an NTSTATUS by the control device.
+#[allow(
+    dead_code,
+    reason = "control::handle answers malformed, refused and unknown-LUN requests with an error *reply* \
+              (the call succeeds); only call-level failures (unknown code, no room for a header) use a status"
+)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ControlStatus {
     /// `STATUS_SUCCESS`
@@ -183,14 +254,31 @@ pub struct StoreError(pub i32);
 /// DriverEntry, PASSIVE, before registering with MPIO: set up the core
 /// (tables, defaults) and load persisted per-LUN records through
 /// [`RegistryBackend`] as the core sees fit. `false` aborts the load.
+///
+/// The tables are static and empty; the claim list comes from
+/// `Parameters\DsmSupportedDeviceList` (else [`DEFAULT_SUPPORTED`]).
+/// Per-LUN records are read when each LUN arrives (`set_device_info`).
 #[must_use]
 pub fn start() -> bool {
-    stub::start()
+    let mut units = [0u16; MAX_CLAIMS * 25 + 1];
+    let list = if let Ok(Some(n)) = super::registry_store::load_supported_devices(&mut units) {
+        supported_list(units.get(..n).unwrap_or(&[]))
+    } else {
+        // Absent or unreadable: the documented default. (A failure to read
+        // the list must not keep the DSM from registering.)
+        let mut list = ClaimList::new();
+        for id in DEFAULT_SUPPORTED.iter().filter_map(|e| DeviceId::parse(e).ok()) {
+            let _ = list.add(id);
+        }
+        list
+    };
+    DSM.set_claims(&list);
+    true
 }
 
 /// `DsmUnload` / DriverUnload, PASSIVE: MPIO is done with us; drop all state.
 pub fn stop() {
-    stub::stop();
+    DSM.clear();
 }
 
 // ------------------------------------------------------------- PnP side
@@ -202,14 +290,14 @@ pub fn stop() {
 /// the new device handle, or `None` to decline.
 #[must_use]
 pub fn inquire(vendor: &[u8], product: &[u8], serial: &[u8], vpd83: &[u8]) -> Option<DeviceHandle> {
-    stub::inquire(vendor, product, serial, vpd83)
+    DSM.inquire(vendor, product, serial, vpd83).map(DeviceHandle::new)
 }
 
 /// `DsmCompareDevices`, PASSIVE: do `a` and `b` denote the same logical unit
 /// (same stable identity), i.e. two paths to one pseudo-LUN?
 #[must_use]
 pub fn compare_devices(a: DeviceHandle, b: DeviceHandle) -> bool {
-    stub::compare_devices(a, b)
+    DSM.compare_devices(a.get(), b.get())
 }
 
 /// `DsmSetDeviceInfo`, PASSIVE: `device` was placed on MPIO's path
@@ -220,27 +308,42 @@ pub fn compare_devices(a: DeviceHandle, b: DeviceHandle) -> bool {
 /// or `None` to fail the call (fatal for the device).
 #[must_use]
 pub fn set_device_info(device: DeviceHandle, mpio_path: usize, target: usize) -> Option<PathHandle> {
-    stub::set_device_info(device, mpio_path, target)
+    DSM.set_device_info(device.get(), mpio_path, target, &RegistryStore).map(PathHandle::new)
 }
 
 /// `DsmGetControllerInfo`, PASSIVE: controller identity and state.
 #[must_use]
 pub fn controller_info(device: DeviceHandle) -> ControllerInfo {
-    stub::controller_info(device)
+    let none = ControllerInfo { state: ControllerState::NoController, id: [0; 32], id_len: 0 };
+    let Some(view) = DSM.controller(device.get()) else { return none };
+    // The controller is the target port group the path leads to.
+    let Some(tpg) = view.target_port_group else { return none };
+    let state = match view.access {
+        _ if !view.usable => ControllerState::Failed,
+        AccessState::ActiveOptimized | AccessState::ActiveNonOptimized => ControllerState::Active,
+        AccessState::Standby => ControllerState::Standby,
+        AccessState::Unavailable | AccessState::Transitioning => ControllerState::Failed,
+    };
+    let mut id = [0; 32];
+    let [hi, lo] = tpg.to_be_bytes();
+    if let Some(dst) = id.get_mut(..2) {
+        dst.copy_from_slice(&[hi, lo]);
+    }
+    ControllerInfo { state, id, id_len: 2 }
 }
 
 /// `DsmIsPathActive`, PASSIVE: may I/O to `device` go down `path` without a
 /// failover (active/optimised or active/non-optimised per policy)?
 #[must_use]
 pub fn is_path_active(path: PathHandle, device: DeviceHandle) -> bool {
-    stub::is_path_active(path, device)
+    DSM.is_path_active(path.get(), device.get())
 }
 
 /// `DsmPathVerify`, PASSIVE, step 1: the target token on which to probe
 /// `device` (the shim sends TEST UNIT READY to it).
 #[must_use]
 pub fn verify_target(device: DeviceHandle) -> Option<usize> {
-    stub::verify_target(device)
+    DSM.verify_target(device.get())
 }
 
 /// `DsmPathVerify`, PASSIVE, step 2: the probe of `device` on `path` gave
@@ -248,7 +351,7 @@ pub fn verify_target(device: DeviceHandle) -> Option<usize> {
 /// core reinstates a previously failed path (failback bookkeeping).
 #[must_use]
 pub fn path_verify(device: DeviceHandle, path: PathHandle, probe: i32) -> bool {
-    stub::path_verify(device, path, probe)
+    DSM.path_verify(device.get(), path.get(), probe >= 0, now())
 }
 
 /// `DsmInvalidatePath`, PASSIVE: `path` failed (`error_mask` is what
@@ -256,7 +359,10 @@ pub fn path_verify(device: DeviceHandle, path: PathHandle, probe: i32) -> bool {
 /// takes over, or `None` if no path is left.
 #[must_use]
 pub fn invalidate_path(error_mask: u32, path: PathHandle) -> Option<PathHandle> {
-    stub::invalidate_path(error_mask, path)
+    // Whatever the mask says, MPIO has given up on the path; the OEM bits
+    // are ours and `interpret_error` sets none.
+    let _ = error_mask;
+    DSM.invalidate_path(path.get(), now()).map(PathHandle::new)
 }
 
 /// `DsmMoveDevice`, PASSIVE: an administrator asks that `devices` use
@@ -264,22 +370,24 @@ pub fn invalidate_path(error_mask: u32, path: PathHandle) -> Option<PathHandle> 
 /// path is unusable.
 #[must_use]
 pub fn move_device(devices: &[DeviceHandle], suggested: PathHandle, permanent: bool) -> bool {
-    stub::move_device(devices, suggested, permanent)
+    DSM.move_device(&raw(devices), suggested.get(), permanent, &mut RegistryStore)
 }
 
 /// `DsmRemovePending`, PASSIVE: `device` is going away; stop selecting it.
 pub fn remove_pending(device: DeviceHandle) {
-    stub::remove_pending(device);
+    DSM.remove_pending(device.get());
 }
 
 /// `DsmRemoveDevice`, PASSIVE: forget `device` on `path` (frees its handle).
 pub fn remove_device(device: DeviceHandle, path: PathHandle) {
-    stub::remove_device(device, path);
+    // The device knows its path.
+    let _ = path;
+    DSM.remove_device(device.get());
 }
 
 /// `DsmRemovePath`, PASSIVE: forget `path` (its devices are already removed).
 pub fn remove_path(path: PathHandle) {
-    stub::remove_path(path);
+    DSM.remove_path(path.get());
 }
 
 // ---------------------------------------------------------------- I/O side
@@ -293,13 +401,14 @@ pub fn lb_get_path(
     current: Option<PathHandle>,
     io: IoSummary,
 ) -> Option<PathHandle> {
-    stub::lb_get_path(devices, current, io)
+    DSM.select(&raw(devices), current.map(PathHandle::get), &request(io)).map(PathHandle::new)
 }
 
 /// `DsmCategorizeRequest`, DISPATCH: route a non-read/write request.
 #[must_use]
 pub fn categorize(devices: &[DeviceHandle], current: Option<PathHandle>, io: IoSummary) -> Category {
-    stub::categorize(devices, current, io)
+    DSM.select(&raw(devices), current.map(PathHandle::get), &request(io))
+        .map_or(Category::Error(wdk_sys::STATUS_NO_SUCH_DEVICE), |p| Category::Path(PathHandle::new(p)))
 }
 
 /// `DsmSetCompletion`, DISPATCH: the request is being sent via `device`.
@@ -307,13 +416,13 @@ pub fn categorize(devices: &[DeviceHandle], current: Option<PathHandle>, io: IoS
 /// depth), or `None` for no completion callback.
 #[must_use]
 pub fn set_completion(device: DeviceHandle, io: IoSummary) -> Option<Ticket> {
-    stub::set_completion(device, io)
+    DSM.start(device.get(), &request(io)).map(Ticket::new)
 }
 
 /// Our completion routine, DISPATCH: the request behind `ticket` finished at
 /// `now` (100 ns units), successfully or not.
 pub fn complete(ticket: Ticket, now: u64, ok: bool) {
-    stub::complete(ticket, now, ok);
+    DSM.complete(ticket.get(), now, ok);
 }
 
 /// `DsmInterpretError`, DISPATCH: a request to `device` failed. `sense` is
@@ -328,7 +437,17 @@ pub fn interpret_error(
     scsi_status: u8,
     nt_status: i32,
 ) -> ErrorAction {
-    stub::interpret_error(device, sense, srb_status, scsi_status, nt_status)
+    let verdict = DSM.interpret_error(device.get(), sense, srb_status, scsi_status, nt_status, now());
+    // A re-read of ALUA states (`verdict.reread_alua`) needs an RTPG from the
+    // shim, which it does not send yet; path verification catches up.
+    let (fatal, retry, retry_dont_decrement) = match verdict.action {
+        // The path is failed already; MPIO retries on another one.
+        SenseAction::FatalFailover => (true, true, false),
+        SenseAction::Retry => (false, true, false),
+        SenseAction::RetryNoCount => (false, true, true),
+        SenseAction::PassUp => (false, false, false),
+    };
+    ErrorAction { fatal, retry, retry_dont_decrement, status: None, oem: 0 }
 }
 
 // ---------------------------------------------------------- control device
@@ -342,7 +461,13 @@ pub fn interpret_error(
 /// copy; `output` is the caller's buffer (initially zero-filled by the shim).
 #[must_use]
 pub fn control(ioctl_code: u32, input: &[u8], output: &mut [u8]) -> ControlResult {
-    stub::control(ioctl_code, input, output)
+    match control::handle(DSM.dsm(), &mut RegistryStore, ioctl_code, input, output) {
+        Ok(written) => ControlResult { status: ControlStatus::Success, written },
+        Err(CallError::InvalidDeviceRequest) => {
+            ControlResult { status: ControlStatus::InvalidRequest, written: 0 }
+        }
+        Err(CallError::BufferTooSmall) => ControlResult { status: ControlStatus::BufferTooSmall, written: 0 },
+    }
 }
 
 // ----------------------------------------------------------------- storage
@@ -406,4 +531,67 @@ fn hex_name<'a>(key: &[u8], out: &'a mut [u8; MAX_STORE_KEY * 2]) -> Result<&'a 
         }
     }
     out.get(..key.len() * 2).ok_or(StoreError(wdk_sys::STATUS_INVALID_PARAMETER))
+}
+
+// ------------------------------------------------------------- conversions
+
+/// The handles' values, for the core (at most [`MAX_PATHS_PER_DEVICE`]; the
+/// shim passes no more).
+fn raw(devices: &[DeviceHandle]) -> Vec<NonZeroU32, MAX_PATHS_PER_DEVICE> {
+    devices.iter().map(|d| d.get()).take(MAX_PATHS_PER_DEVICE).collect()
+}
+
+fn request(io: IoSummary) -> IoRequest {
+    IoRequest {
+        bytes: io.bytes,
+        write: io.write,
+        lba: io.lba.unwrap_or(0),
+        blocks: io.blocks,
+        cpu: io.cpu,
+        now: io.now,
+    }
+}
+
+/// A supported-device list from a `REG_MULTI_SZ` value; malformed entries
+/// are skipped (one bad line must not disable the others).
+fn supported_list(units: &[u16]) -> ClaimList<MAX_CLAIMS> {
+    let mut list = ClaimList::new();
+    for entry in units.split(|&u| u == 0).take_while(|e| !e.is_empty()) {
+        if let Ok(id) = DeviceId::from_utf16(entry) {
+            let _ = list.add(id);
+        }
+    }
+    list
+}
+
+/// The core's [`PolicyStore`] over [`RegistryBackend`]: one value per LUN,
+/// named by the hex of the key's kind, digest flag, length and bytes (so
+/// keys of different kinds never share a value).
+#[derive(Debug, Clone, Copy, Default)]
+struct RegistryStore;
+
+fn store_name(key: &LunKey) -> [u8; 3 + KEY_BYTES] {
+    let mut name = [0u8; 3 + KEY_BYTES];
+    let (head, bytes) = name.split_at_mut(3);
+    head.copy_from_slice(&[key.kind() as u8, u8::from(key.is_digest()), key.len()]);
+    bytes.copy_from_slice(key.bytes());
+    name
+}
+
+impl PolicyStore for RegistryStore {
+    fn load(&self, key: &LunKey, buf: &mut [u8]) -> Result<Option<usize>, persist::StoreError> {
+        match RegistryBackend.load(&store_name(key), buf) {
+            Ok(Some(len)) if len > buf.len() => Err(persist::StoreError::BufferTooSmall),
+            Ok(found) => Ok(found),
+            Err(StoreError(_)) => Err(persist::StoreError::Backend),
+        }
+    }
+
+    fn save(&mut self, key: &LunKey, record: &[u8]) -> Result<(), persist::StoreError> {
+        RegistryBackend.save(&store_name(key), record).map_err(|_| persist::StoreError::Backend)
+    }
+
+    fn delete(&mut self, key: &LunKey) -> Result<(), persist::StoreError> {
+        RegistryBackend.delete(&store_name(key)).map_err(|_| persist::StoreError::Backend)
+    }
 }

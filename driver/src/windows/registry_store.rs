@@ -16,8 +16,8 @@ use core::{
 use wdk_sys::{
     _KEY_VALUE_INFORMATION_CLASS::KeyValuePartialInformation,
     HANDLE, KEY_ALL_ACCESS, KEY_VALUE_PARTIAL_INFORMATION, NTSTATUS, OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE,
-    OBJECT_ATTRIBUTES, POOL_FLAG_PAGED, REG_BINARY, REG_OPTION_NON_VOLATILE, STATUS_BUFFER_OVERFLOW,
-    STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER, STATUS_NAME_TOO_LONG,
+    OBJECT_ATTRIBUTES, POOL_FLAG_PAGED, REG_BINARY, REG_MULTI_SZ, REG_OPTION_NON_VOLATILE,
+    STATUS_BUFFER_OVERFLOW, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER, STATUS_NAME_TOO_LONG,
     STATUS_OBJECT_NAME_NOT_FOUND, STATUS_OBJECT_TYPE_MISMATCH, UNICODE_STRING,
     ntddk::{
         ExAllocatePool2, ExFreePoolWithTag, ZwClose, ZwCreateKey, ZwDeleteValueKey, ZwFlushKey,
@@ -128,8 +128,13 @@ fn create_key(root: Option<&Key>, name: &[u16]) -> Result<Key, NTSTATUS> {
 
 /// Open (creating as needed) `<service>\Parameters\Luns`.
 fn luns_key() -> Result<Key, NTSTATUS> {
-    const PARAMETERS: [u16; 10] = ascii16(b"Parameters");
     const LUNS: [u16; 4] = ascii16(b"Luns");
+    create_key(Some(&parameters_key()?), &LUNS)
+}
+
+/// Open (creating as needed) `<service>\Parameters`.
+fn parameters_key() -> Result<Key, NTSTATUS> {
+    const PARAMETERS: [u16; 10] = ascii16(b"Parameters");
     let service = service_key()?;
     let mut path = [0u16; MAX_KEY_PATH + 1 + PARAMETERS.len()];
     let total = service.len() + 1 + PARAMETERS.len();
@@ -140,8 +145,7 @@ fn luns_key() -> Result<Key, NTSTATUS> {
         *sep = u16::from(b'\\');
         rest.copy_from_slice(&PARAMETERS);
     }
-    let parameters = create_key(None, dst)?;
-    create_key(Some(&parameters), &LUNS)
+    create_key(None, dst)
 }
 
 #[allow(clippy::indexing_slicing, reason = "const evaluation only: a bad index is a compile error")]
@@ -266,4 +270,63 @@ pub fn delete(name_hex: &[u8]) -> Result<(), NTSTATUS> {
     // SAFETY: valid key handle and name; PASSIVE_LEVEL.
     let status = unsafe { ZwDeleteValueKey(key.0, &mut name) };
     if status < 0 && status != STATUS_OBJECT_NAME_NOT_FOUND { Err(status) } else { Ok(()) }
+}
+
+/// Read `<service>\Parameters\DsmSupportedDeviceList` (`REG_MULTI_SZ`)
+/// into `out` as UTF-16 units. `Ok(None)` if the value is absent;
+/// `Ok(Some(units))` with the units copied.
+///
+/// # Errors
+/// The NTSTATUS of a registry failure; `STATUS_OBJECT_TYPE_MISMATCH` if the
+/// value is not `REG_MULTI_SZ`; `STATUS_BUFFER_OVERFLOW` if it is longer
+/// than `out`.
+pub fn load_supported_devices(out: &mut [u16]) -> Result<Option<usize>, NTSTATUS> {
+    const NAME: [u16; 22] = ascii16(b"DsmSupportedDeviceList");
+    let mut name = counted(&NAME)?;
+    let key = parameters_key()?;
+    let header = offset_of!(KEY_VALUE_PARTIAL_INFORMATION, Data);
+    let want = out.len() * 2;
+    let size = (header + want).max(size_of::<KEY_VALUE_PARTIAL_INFORMATION>());
+    // SAFETY: plain pool allocation at PASSIVE_LEVEL; freed below on every path.
+    let info = unsafe { ExAllocatePool2(POOL_FLAG_PAGED, size as u64, POOL_TAG) };
+    if info.is_null() {
+        return Err(STATUS_INSUFFICIENT_RESOURCES);
+    }
+    let mut result_len = 0u32;
+    // SAFETY: `info` is `size` writable bytes; `name` and `key` are live.
+    let status = unsafe {
+        ZwQueryValueKey(key.0, &mut name, KeyValuePartialInformation, info, size as u32, &mut result_len)
+    };
+    let outcome = if status == STATUS_OBJECT_NAME_NOT_FOUND {
+        Ok(None)
+    } else if status >= 0 || status == STATUS_BUFFER_OVERFLOW {
+        // SAFETY: on success or STATUS_BUFFER_OVERFLOW the fixed header is
+        // filled (see `load`).
+        let (kind, len) = unsafe {
+            let p = info.cast::<KEY_VALUE_PARTIAL_INFORMATION>();
+            ((*p).Type, (*p).DataLength as usize)
+        };
+        if kind != REG_MULTI_SZ {
+            Err(STATUS_OBJECT_TYPE_MISMATCH)
+        } else if status >= 0 && len <= want {
+            // SAFETY: on success the Data array holds DataLength bytes inside
+            // the `size`-byte allocation (DataLength <= want = size - header).
+            let data = unsafe { core::slice::from_raw_parts(info.cast::<u8>().add(header), len) };
+            for (dst, unit) in out.iter_mut().zip(data.chunks_exact(2)) {
+                *dst = u16::from_le_bytes([
+                    unit.first().copied().unwrap_or(0),
+                    unit.get(1).copied().unwrap_or(0),
+                ]);
+            }
+            Ok(Some(len / 2))
+        } else {
+            // Longer than `out`.
+            Err(STATUS_BUFFER_OVERFLOW)
+        }
+    } else {
+        Err(status)
+    };
+    // SAFETY: allocated above with the same tag, not freed before.
+    unsafe { ExFreePoolWithTag(info, POOL_TAG) };
+    outcome
 }
