@@ -1,0 +1,5 @@
+//! `rsdsmctl`: see [`rsdsm_control::cli`].
+
+fn main() {
+    std::process::exit(rsdsm_control::cli::main());
+}
