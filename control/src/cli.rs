@@ -34,6 +34,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use rsdsm_engine::wire::RawPolicy;
 use rsdsm_engine::{AccessState, Health, PathFlags};
 use serde_json::{Value, json};
 
@@ -119,9 +120,10 @@ pub enum PolicyCommand {
         /// The LUN handle.
         #[arg(value_parser = parse_lun)]
         lun: LunId,
-        /// The policy: VDS number, short or long name.
-        #[arg(value_parser = parse_policy)]
-        policy: LoadBalancePolicy,
+        /// The policy: VDS number (`7:ID` for vendor policies; any number is
+        /// sent as is, the DSM judges it), short or long name.
+        #[arg(value_parser = parse_raw_policy)]
+        policy: RawPolicy,
         /// One path's settings; repeat for every path of the LUN.
         #[arg(long = "path", value_name = "SOURCE:PATH[:primary][:weight=N]", value_parser = parse_path_spec)]
         paths: Vec<PathPolicy>,
@@ -159,6 +161,23 @@ fn parse_u64(text: &str) -> Result<u64, String> {
 /// A message for clap.
 pub fn parse_lun(text: &str) -> Result<LunId, String> {
     parse_u64(text).map(LunId)
+}
+
+/// Parses the policy of `policy set`: a name, or a VDS number (`N` or
+/// `N:VENDOR`) passed through unchecked so that the DSM answers an unknown
+/// value with `E_INVALIDARG`, exactly as `SetLoadBalancePolicy` does.
+///
+/// # Errors
+/// A message for clap.
+pub fn parse_raw_policy(text: &str) -> Result<RawPolicy, String> {
+    if let Ok(policy) = LoadBalancePolicy::from_str(text) {
+        return Ok(RawPolicy::from(policy));
+    }
+    let (number, vendor) = text.trim().split_once(':').unwrap_or((text.trim(), "0"));
+    match (number.parse(), vendor.parse()) {
+        (Ok(number), Ok(vendor)) => Ok(RawPolicy { number, vendor }),
+        _ => Err(parse_policy(text).err().unwrap_or_default()),
+    }
 }
 
 /// Parses a policy: VDS number, short or long name.
@@ -554,7 +573,7 @@ fn policy_set<T: Transport>(
     cli: &Cli,
     dsm: &Dsm<T>,
     lun: LunId,
-    policy: LoadBalancePolicy,
+    policy: RawPolicy,
     paths: &[PathPolicy],
     if_generation: Option<u64>,
     out: &mut dyn Write,
@@ -571,6 +590,8 @@ fn policy_set<T: Transport>(
         Some(g) => handle.set_load_balance_policy_if(policy, paths, g)?,
         None => handle.set_load_balance_policy(policy, paths)?,
     };
+    // The DSM accepted it, so it is a policy this build knows.
+    let policy = policy.policy().unwrap_or(LoadBalancePolicy::RoundRobin);
     if cli.json {
         print_json(out, &json!({ "lun": lun.0, "policy": policy_json(policy), "generation": generation }))
     } else {

@@ -12,6 +12,7 @@ use rsdsm_control::cli::{
 use rsdsm_control::{
     ControlError, Dsm, HResult, InProcess, LoadBalancePolicy, LunId, PathId, PathPolicy, VendorPolicy,
 };
+use rsdsm_engine::wire::RawPolicy;
 use rsdsm_engine::{AccessState, LunSettings};
 
 #[test]
@@ -70,7 +71,7 @@ fn command_lines() {
     match cli.command {
         Command::Policy { action: PolicyCommand::Set { lun, policy, paths, if_generation } } => {
             assert_eq!(lun, LunId(0x10000));
-            assert_eq!(policy, LoadBalancePolicy::LeastQueueDepth);
+            assert_eq!(policy, LoadBalancePolicy::LeastQueueDepth.into());
             assert_eq!(paths.len(), 2);
             assert!(paths[0].primary && paths[1].weight == 3);
             assert_eq!(if_generation, Some(9));
@@ -98,9 +99,14 @@ fn command_lines() {
     assert!(matches!(cli.command, Command::Stats { watch: Some(1), count: None, .. }));
     let cli = Cli::try_parse_from(["rsdsmctl", "stats", "5", "--watch", "3", "--count", "2"]).unwrap();
     assert!(matches!(cli.command, Command::Stats { watch: Some(3), count: Some(2), .. }));
+    // An unknown policy NUMBER goes to the DSM, which answers E_INVALIDARG
+    // exactly as SetLoadBalancePolicy does; an unknown name is a usage error.
+    let cli = Cli::try_parse_from(["rsdsmctl", "policy", "set", "1", "8"]).unwrap();
+    let Command::Policy { action: PolicyCommand::Set { policy, .. } } = cli.command else { panic!() };
+    assert_eq!(policy, RawPolicy { number: 8, vendor: 0 });
     // Usage errors.
     for bad in [
-        vec!["rsdsmctl", "policy", "set", "1", "8"],
+        vec!["rsdsmctl", "policy", "set", "1", "fastest"],
         vec!["rsdsmctl", "policy", "set", "1", "RR", "--path", "1"],
         vec!["rsdsmctl", "paths"],
         vec!["rsdsmctl", "stats", "1", "--count", "2"],

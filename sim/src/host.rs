@@ -11,7 +11,7 @@ use rsdsm::dsm::Dsm;
 use rsdsm::identity::LunKey;
 use std::sync::{Mutex, MutexGuard};
 
-use rsdsm::persist::{MAX_RECORD_LEN, MemoryStore};
+use rsdsm::persist::{MAX_RECORD_LEN, MemoryStore, PolicyStore, StoreError};
 use rsdsm::registry::LunId;
 use rsdsm::sense::{SenseAction, TransportError};
 use rsdsm_engine::{
@@ -44,6 +44,7 @@ pub struct Host {
     dsm: Box<Dsm<MAX_LUNS, 32>>,
     store: Mutex<Store>,
     claims: ClaimList<4>,
+    persist_delay: std::time::Duration,
 }
 
 impl std::fmt::Debug for Host {
@@ -77,7 +78,18 @@ impl Host {
             dsm: Box::new(Dsm::new(policy, settings)),
             store: Mutex::new(MemoryStore::new()),
             claims: ClaimList::from_strs([CLAIM]).unwrap_or_default(),
+            persist_delay: std::time::Duration::from_secs_f64(dsm.persist_delay_ms.0 / 1e3),
         }
+    }
+
+    /// The store as control requests use it under `serve`: each operation
+    /// takes the lock by itself (like the registry, the store serialises
+    /// single writes, not whole control calls), and a save first waits
+    /// `persist_delay_ms` of wall-clock time — a slow registry flush, during
+    /// which the DSM holds the LUN's set in progress.
+    #[must_use]
+    pub fn live_store(&self) -> LiveStore<'_> {
+        LiveStore(self)
     }
 
     /// The DSM (for the control handler of `serve`).
@@ -90,6 +102,27 @@ impl Host {
     /// yields the store: records are checked on every read anyway.
     pub fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// See [`Host::live_store`].
+#[derive(Debug)]
+pub struct LiveStore<'a>(&'a Host);
+
+impl PolicyStore for LiveStore<'_> {
+    fn load(&self, key: &LunKey, buf: &mut [u8]) -> Result<Option<usize>, StoreError> {
+        self.0.store().load(key, buf)
+    }
+
+    fn save(&mut self, key: &LunKey, record: &[u8]) -> Result<(), StoreError> {
+        if !self.0.persist_delay.is_zero() {
+            std::thread::sleep(self.0.persist_delay);
+        }
+        self.0.store().save(key, record)
+    }
+
+    fn delete(&mut self, key: &LunKey) -> Result<(), StoreError> {
+        self.0.store().delete(key)
     }
 }
 

@@ -82,6 +82,10 @@ pub struct DsmSettings {
     pub error_detect_us: Micros,
     /// How often one I/O is retried (on another path) before it fails.
     pub max_retries: u32,
+    /// `serve` only: wall-clock time a policy save takes (a slow registry
+    /// flush), during which the LUN's set is in progress. Lets a second set
+    /// or a LUN removal meet a set in flight.
+    pub persist_delay_ms: Millis,
 }
 
 impl Default for DsmSettings {
@@ -92,6 +96,7 @@ impl Default for DsmSettings {
             verify_after_ms: Millis(50.0),
             error_detect_us: Micros(1000.0),
             max_retries: 8,
+            persist_delay_ms: Millis(0.0),
         }
     }
 }

@@ -111,13 +111,12 @@ fn serve_connection(stream: &UnixStream, host: &Host, stop: &AtomicBool) {
             return;
         }
         let mut output = vec![0u8; frame.output_capacity()];
-        let (status, written) = {
-            let mut store = host.store();
-            match rsdsm::control::handle(host.dsm(), &mut *store, frame.ioctl, &input, &mut output) {
+        let mut store = host.live_store();
+        let (status, written) =
+            match rsdsm::control::handle(host.dsm(), &mut store, frame.ioctl, &input, &mut output) {
                 Ok(n) => (STATUS_SUCCESS, n.min(output.len())),
                 Err(e) => (e.ntstatus(), 0),
-            }
-        };
+            };
         let reply = ReplyHeader { status, len: u32::try_from(written).unwrap_or(0) };
         let body = output.get(..written).unwrap_or_default();
         if stream.write_all(&reply.encode()).and_then(|()| stream.write_all(body)).is_err() {
