@@ -20,7 +20,7 @@ pub fn binary(name: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(&root)
-            .args(["build", "--quiet", "-p", "rsdsm-sim", "--bins"])
+            .args(["build", "--quiet", "-p", "rsdsm-sim", "-p", "rsdsm-control", "--bins"])
             .status()
             .expect("run cargo build");
         assert!(status.success(), "cargo build of the binaries failed");
@@ -28,6 +28,33 @@ pub fn binary(name: &str) -> PathBuf {
         target.join("debug")
     });
     dir.join(name)
+}
+
+/// Writes `text` as a scenario file in a fresh temporary directory.
+pub fn scenario_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rsdsm-e2e-scn-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// What one `rsdsmctl` run printed, and how it exited.
+#[derive(Debug)]
+pub struct Ctl {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `rsdsmctl --socket SOCKET args...`.
+pub fn rsdsmctl(socket: &Path, args: &[&str]) -> Ctl {
+    let out = Command::new(binary("rsdsmctl")).arg("--socket").arg(socket).args(args).output().unwrap();
+    Ctl {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 /// A running `rsdsm-sim serve`, killed when dropped.
