@@ -44,6 +44,7 @@
 )]
 
 pub mod cli;
+pub mod ffi;
 #[cfg(feature = "in-process")]
 mod in_process;
 pub mod transport;

@@ -245,3 +245,43 @@ fn two_concurrent_sets_one_wins_the_other_is_told_another_call_is_in_progress() 
     let got = json(&rsdsmctl(&server.socket, &["--json", "policy", "get", &lun]));
     assert_eq!(got["policy"]["name"], "least-queue-depth", "the table is the winner's");
 }
+
+#[test]
+fn the_c_abi_sets_a_policy_with_vds_structures() {
+    let server = Server::start("ctl-cabi", &[]);
+    let lun = only_lun(&server);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let lib_dir = rsdsm_e2e::binary("rsdsmctl").parent().unwrap().to_path_buf();
+    let exe = server.socket.with_file_name("c_abi");
+    let cc = std::process::Command::new("cc")
+        .arg(root.join("tests/e2e/c_abi.c"))
+        .arg("-I")
+        .arg(root.join("control/include"))
+        .arg("-L")
+        .arg(&lib_dir)
+        .arg("-lrsdsm_control")
+        .arg("-o")
+        .arg(&exe)
+        .status()
+        .unwrap();
+    assert!(cc.success(), "the C caller compiles against include/rsdsm.h");
+    let out = std::process::Command::new(&exe)
+        .arg(&lun)
+        .env("LD_LIBRARY_PATH", &lib_dir)
+        .env("RSDSM_SOCKET", &server.socket)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // S_OK, E_INVALIDARG (unknown path id), E_POINTER (null paths).
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "00000000 80070057 80004003");
+    let got = json(&rsdsmctl(&server.socket, &["--json", "policy", "get", &lun]));
+    assert_eq!(got["policy"]["name"], "failover-only");
+    let primaries: Vec<_> = got["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["primary"] == true)
+        .map(|p| p["path"].clone())
+        .collect();
+    assert_eq!(primaries.len(), 1, "{got}");
+}

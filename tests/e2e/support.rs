@@ -20,7 +20,7 @@ pub fn binary(name: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(&root)
-            .args(["build", "--quiet", "-p", "rsdsm-sim", "-p", "rsdsm-control", "--bins"])
+            .args(["build", "--quiet", "-p", "rsdsm-sim", "-p", "rsdsm-control"])
             .status()
             .expect("run cargo build");
         assert!(status.success(), "cargo build of the binaries failed");
