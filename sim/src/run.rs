@@ -269,7 +269,9 @@ impl<'a> Sim<'a> {
                         self.issue(lun);
                     }
                 }
-                Event::Answered { lun, path, io, epoch, answer } => self.answered(lun, path, io, epoch, answer),
+                Event::Answered { lun, path, io, epoch, answer } => {
+                    self.answered(lun, path, io, epoch, answer)
+                }
                 Event::Timeline { index } => {
                     if let Some(step) = self.timeline.get(index).copied() {
                         self.timeline_step(step)?;
