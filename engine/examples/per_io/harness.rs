@@ -185,20 +185,34 @@ impl Target for BaselineMutexLqd {
     }
 }
 
-/// `null`: path 0, nothing counted.
+/// `null`: path 0, nothing counted. Its ticket has the engine ticket's shape
+/// (16 bytes, in an `Option` as the engine's is), so that storing and
+/// moving tickets through the ring, which the DSM does too, is part of the
+/// loop's own cost and not of any policy's.
 pub struct Null;
 
+/// [`Null`]'s ticket: what an engine ticket holds.
+pub struct NullTicket {
+    started: Tick,
+    bytes: u32,
+    slot: u8,
+    write: bool,
+}
+
 impl Target for Null {
-    type Ticket = u8;
+    type Ticket = Option<NullTicket>;
 
     #[inline(always)]
-    fn issue(&self, _io: &IoRequest) -> u8 {
-        0
+    fn issue(&self, io: &IoRequest) -> Option<NullTicket> {
+        Some(NullTicket { started: io.now, bytes: io.bytes, slot: 0, write: io.write })
     }
 
     #[inline(always)]
-    fn finish(&self, ticket: u8, _now: Tick) {
-        std::hint::black_box(ticket);
+    fn finish(&self, ticket: Option<NullTicket>, now: Tick) {
+        if let Some(t) = ticket {
+            std::hint::black_box(t.slot);
+            let _ = (now, t.started, t.bytes, t.write);
+        }
     }
 }
 
