@@ -242,7 +242,13 @@ impl<const N: usize> PolicyConfig<N> {
 impl<const N: usize> ConfigRead<'_, N> {
     #[inline]
     pub(crate) fn policy(&self) -> LoadBalancePolicy {
-        LoadBalancePolicy::decode(self.bank.policy.load(Ordering::Relaxed))
+        LoadBalancePolicy::decode(self.policy_code())
+    }
+
+    /// The policy as the bank stores it ([`LoadBalancePolicy::encode`]).
+    #[inline]
+    pub(crate) fn policy_code(&self) -> u32 {
+        self.bank.policy.load(Ordering::Relaxed)
     }
 
     /// Low 16 bits of the generation this read belongs to.

@@ -223,18 +223,25 @@ impl<const N: usize> Lun<N> {
     ///
     /// # Errors
     /// [`NoPath`] when no path of the LUN is usable.
-    #[inline]
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // measured: a call here costs a full prologue per I/O
     pub fn select(&self, io: &IoRequest) -> Result<PathSlot, NoPath> {
         let cpu = self.cpus.get(io.cpu as usize % CPU_SLOTS).ok_or(NoPath)?;
         loop {
             let config = self.config.read();
             let pick = policy::select(&Context { lun: self, config, cpu: &cpu.0 }, io);
-            if self.config.confirm(&config) {
-                #[allow(clippy::cast_possible_truncation)] // slots < 64
-                return pick.filter(|&s| s < N).map(|s| PathSlot(s as u8)).ok_or(NoPath);
+            if pick != policy::RETRY {
+                #[allow(clippy::cast_possible_truncation)] // < 64
+                return if (pick as usize) < N { Ok(PathSlot(pick as u8)) } else { Err(NoPath) };
             }
             // Two sets completed during this selection; pick again.
         }
+    }
+
+    /// `true` if everything read through `read` belongs to one generation.
+    #[inline]
+    pub(crate) fn confirm(&self, read: &crate::config::ConfigRead<'_, N>) -> bool {
+        self.config.confirm(read)
     }
 
     /// Counts an I/O as in flight on `slot` (the DSM's `SetCompletion`).
@@ -296,9 +303,11 @@ impl<const N: usize> Lun<N> {
         }
         // A removed slot is reused only once its last I/O has completed,
         // so that a late completion never lands on the new path's counters.
-        let free = self.paths.iter().enumerate().position(|(slot, p)| {
-            table.present & bit(slot) == 0 && p.counters.load.in_flight.load(Relaxed) == 0
-        });
+        let free = self
+            .paths
+            .iter()
+            .enumerate()
+            .position(|(slot, p)| table.present & bit(slot) == 0 && p.counters.load.in_flight() == 0);
         let slot = free.ok_or(Error::OutOfMemory)?;
         let entry = self.paths.get(slot).ok_or(Error::OutOfMemory)?;
         entry.counters.reset();
@@ -824,7 +833,7 @@ impl<const N: usize> Lun<N> {
                 health: entry.health(),
                 flags,
                 weight: table.weights.get(s).copied().unwrap_or(0),
-                in_flight: entry.counters.load.in_flight.load(Relaxed),
+                in_flight: entry.counters.load.in_flight(),
                 usable: usable & bit(s) != 0,
                 held_down_until: (held != 0 && entry.health() != Health::Healthy).then_some(held),
             });
@@ -848,7 +857,7 @@ impl<const N: usize> Lun<N> {
     /// Requests in flight over all slots, removed paths included.
     #[must_use]
     pub fn in_flight(&self) -> u64 {
-        self.paths.iter().map(|p| u64::from(p.counters.load.in_flight.load(Relaxed))).sum()
+        self.paths.iter().map(|p| u64::from(p.counters.load.in_flight())).sum()
     }
 
     /// Number of usable paths.

@@ -7,7 +7,7 @@
 //! every completion.
 
 use crate::Tick;
-use crate::sync::{AtomicU32, AtomicU64, CachePadded, Ordering::Relaxed};
+use crate::sync::{AtomicU64, CachePadded, Ordering::Relaxed};
 
 /// Buckets of the latency histogram: bucket 0 holds latency 0, bucket `k`
 /// (1..=62) holds `[2^(k-1), 2^k)` ticks, the last bucket everything longer.
@@ -33,11 +33,25 @@ pub const fn histogram_bucket(latency: Tick) -> usize {
     if bits < HISTOGRAM_BUCKETS { bits } else { HISTOGRAM_BUCKETS - 1 }
 }
 
+/// Bits of [`PathLoad::word`] that hold the bytes in flight; the requests
+/// in flight are the bits above. 2^44 bytes (16 TiB) and 2^20 requests in
+/// flight on one path are far beyond what any HBA queues.
+const BYTES_BITS: u32 = 44;
+const BYTES_MASK: u64 = (1 << BYTES_BITS) - 1;
+
+/// What `start` adds to (and `complete` takes from) [`PathLoad::word`].
+#[inline]
+pub(crate) const fn load_delta(bytes: u32) -> u64 {
+    (1 << BYTES_BITS) | bytes as u64
+}
+
 /// Load of a path that the policies read on every selection: one cache line.
 #[derive(Debug, Default)]
 pub(crate) struct PathLoad {
-    pub(crate) in_flight: AtomicU32,
-    pub(crate) in_flight_bytes: AtomicU64,
+    /// Requests in flight (high 20 bits) and bytes in flight (low 44 bits)
+    /// in one word: one atomic add per start and one subtract per
+    /// completion, and one load gives a policy both.
+    pub(crate) word: AtomicU64,
     /// Latency EWMA in 1/16 ticks; 0 until the first completion.
     pub(crate) latency_ewma: AtomicU64,
     /// Tick of the last start on this path (adaptive latency's probing).
@@ -46,12 +60,21 @@ pub(crate) struct PathLoad {
 
 impl PathLoad {
     pub(crate) const fn new() -> Self {
-        Self {
-            in_flight: AtomicU32::new(0),
-            in_flight_bytes: AtomicU64::new(0),
-            latency_ewma: AtomicU64::new(0),
-            last_start: AtomicU64::new(0),
-        }
+        Self { word: AtomicU64::new(0), latency_ewma: AtomicU64::new(0), last_start: AtomicU64::new(0) }
+    }
+
+    /// Requests in flight.
+    #[inline]
+    pub(crate) fn in_flight(&self) -> u32 {
+        #[allow(clippy::cast_possible_truncation)] // 20 bits
+        let n = (self.word.load(Relaxed) >> BYTES_BITS) as u32;
+        n
+    }
+
+    /// Bytes in flight.
+    #[inline]
+    pub(crate) fn in_flight_bytes(&self) -> u64 {
+        self.word.load(Relaxed) & BYTES_MASK
     }
 }
 
@@ -59,7 +82,8 @@ impl PathLoad {
 #[derive(Debug, Default)]
 pub(crate) struct PathCounters {
     pub(crate) load: CachePadded<PathLoad>,
-    reads: AtomicU64,
+    /// Successful reads are not counted apart: they are the histogram's
+    /// total minus the writes, which saves an atomic add per read.
     writes: AtomicU64,
     bytes_read: AtomicU64,
     bytes_written: AtomicU64,
@@ -72,7 +96,6 @@ impl PathCounters {
     pub(crate) const fn new() -> Self {
         Self {
             load: CachePadded(PathLoad::new()),
-            reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
@@ -81,17 +104,17 @@ impl PathCounters {
         }
     }
 
+    #[inline]
     pub(crate) fn start(&self, bytes: u32, now: Tick) {
         let load = &self.load;
-        load.in_flight.fetch_add(1, Relaxed);
-        load.in_flight_bytes.fetch_add(u64::from(bytes), Relaxed);
+        load.word.fetch_add(load_delta(bytes), Relaxed);
         load.last_start.store(now, Relaxed);
     }
 
+    #[inline]
     pub(crate) fn complete(&self, write: bool, bytes: u32, latency: Tick, ok: bool) {
         let load = &self.load;
-        load.in_flight.fetch_sub(1, Relaxed);
-        load.in_flight_bytes.fetch_sub(u64::from(bytes), Relaxed);
+        load.word.fetch_sub(load_delta(bytes), Relaxed);
         if !ok {
             self.errors.fetch_add(1, Relaxed);
             return;
@@ -100,20 +123,17 @@ impl PathCounters {
             self.writes.fetch_add(1, Relaxed);
             self.bytes_written.fetch_add(u64::from(bytes), Relaxed);
         } else {
-            self.reads.fetch_add(1, Relaxed);
             self.bytes_read.fetch_add(u64::from(bytes), Relaxed);
         }
-        // Clamp so that the fixed-point value cannot overflow.
-        let sample = latency.min(u64::MAX >> (EWMA_FRACTION_BITS + 1)) << EWMA_FRACTION_BITS;
+        // Clamp so that the fixed-point value cannot overflow. The signed
+        // step is the same as moving 1/8 of the way up or down; the first
+        // sample is taken as it is.
+        let sample = latency.min(u64::MAX >> (EWMA_FRACTION_BITS + 2)) << EWMA_FRACTION_BITS;
         let old = load.latency_ewma.load(Relaxed);
-        let new = if old == 0 {
-            sample
-        } else if sample >= old {
-            old + ((sample - old) >> EWMA_SHIFT)
-        } else {
-            old - ((old - sample) >> EWMA_SHIFT)
-        };
-        load.latency_ewma.store(new.max(1), Relaxed);
+        #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // both < 2^62
+        let step = ((sample as i64 - old as i64) >> EWMA_SHIFT) as u64;
+        let new = if old == 0 { sample } else { old.wrapping_add(step) };
+        load.latency_ewma.store(new | u64::from(new == 0), Relaxed);
         if let Some(bucket) = self.histogram.get(histogram_bucket(latency)) {
             bucket.fetch_add(1, Relaxed);
         }
@@ -122,11 +142,10 @@ impl PathCounters {
     /// Clears everything; only for a slot with nothing in flight.
     pub(crate) fn reset(&self) {
         let load = &self.load;
-        load.in_flight.store(0, Relaxed);
-        load.in_flight_bytes.store(0, Relaxed);
+        load.word.store(0, Relaxed);
         load.latency_ewma.store(0, Relaxed);
         load.last_start.store(0, Relaxed);
-        for c in [&self.reads, &self.writes, &self.bytes_read, &self.bytes_written, &self.errors] {
+        for c in [&self.writes, &self.bytes_read, &self.bytes_written, &self.errors] {
             c.store(0, Relaxed);
         }
         for b in &self.histogram {
@@ -140,14 +159,19 @@ impl PathCounters {
         for (out, b) in histogram.iter_mut().zip(&self.histogram) {
             *out = b.load(Relaxed);
         }
+        let writes = self.writes.load(Relaxed);
+        let word = load.word.load(Relaxed);
         PathStatistics {
-            reads: self.reads.load(Relaxed),
-            writes: self.writes.load(Relaxed),
+            // A write counted in the histogram but not yet in `writes` (or
+            // the reverse) is a read or write "in between" for one snapshot.
+            reads: histogram.iter().sum::<u64>().saturating_sub(writes),
+            writes,
             bytes_read: self.bytes_read.load(Relaxed),
             bytes_written: self.bytes_written.load(Relaxed),
             errors: self.errors.load(Relaxed),
-            in_flight: load.in_flight.load(Relaxed),
-            in_flight_bytes: load.in_flight_bytes.load(Relaxed),
+            #[allow(clippy::cast_possible_truncation)] // 20 bits
+            in_flight: (word >> BYTES_BITS) as u32,
+            in_flight_bytes: word & BYTES_MASK,
             latency_ewma: load.latency_ewma.load(Relaxed) >> EWMA_FRACTION_BITS,
             histogram,
         }

@@ -15,6 +15,8 @@ use crate::sync::Ordering::Relaxed;
 pub(crate) struct AdaptiveLatency;
 
 impl Selector for AdaptiveLatency {
+    const READS_CONFIG: bool = false;
+
     #[inline]
     fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> Option<usize> {
         let candidates = ctx.best_tier(!0);
@@ -22,7 +24,7 @@ impl Selector for AdaptiveLatency {
         let slot = least_by_key(candidates, ctx.cursor(), |s| {
             let Some(load) = ctx.load(s) else { return u64::MAX };
             let ewma = load.latency_ewma.load(Relaxed);
-            let in_flight = u64::from(load.in_flight.load(Relaxed));
+            let in_flight = u64::from(load.in_flight());
             if in_flight == 0 && ewma != 0 {
                 let stale_after = (ewma >> EWMA_FRACTION_BITS).saturating_mul(paths);
                 if io.now.saturating_sub(load.last_start.load(Relaxed)) > stale_after {

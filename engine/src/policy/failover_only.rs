@@ -37,6 +37,8 @@ fn unpack(word: u64) -> (u64, Option<usize>) {
 }
 
 impl Selector for FailoverOnly {
+    const READS_CONFIG: bool = true;
+
     #[inline]
     fn select<const N: usize>(ctx: &Context<'_, N>, _io: &IoRequest) -> Option<usize> {
         let candidates = ctx.best_tier(!0);

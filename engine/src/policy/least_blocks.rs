@@ -11,6 +11,7 @@
 use super::{Context, Selector, least_by_key};
 use crate::IoRequest;
 use crate::lun::bit;
+use crate::stats::PathLoad;
 use crate::sync::Ordering::Relaxed;
 
 pub(crate) struct LeastBlocks;
@@ -21,6 +22,8 @@ const LBA_BITS: u32 = 56;
 const LBA_MASK: u64 = (1 << LBA_BITS) - 1;
 
 impl Selector for LeastBlocks {
+    const READS_CONFIG: bool = false;
+
     #[inline]
     fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> Option<usize> {
         let candidates = ctx.best_tier(!0);
@@ -30,9 +33,9 @@ impl Selector for LeastBlocks {
             let stream = ctx.lun.stream.load(Relaxed);
             if let Some(slot) = ((stream >> LBA_BITS) as usize).checked_sub(1) {
                 let sequential = stream & LBA_MASK == io.lba & LBA_MASK;
-                let fits = ctx.load(slot).is_some_and(|l| {
-                    l.in_flight_bytes.load(Relaxed) + u64::from(io.bytes) <= u64::from(window)
-                });
+                let fits = ctx
+                    .load(slot)
+                    .is_some_and(|l| l.in_flight_bytes() + u64::from(io.bytes) <= u64::from(window));
                 if sequential && fits && candidates & bit(slot) != 0 {
                     record(ctx, slot, io);
                     return Some(slot);
@@ -40,7 +43,7 @@ impl Selector for LeastBlocks {
             }
         }
         let slot = least_by_key(candidates, ctx.cursor(), |s| {
-            ctx.load(s).map_or(u64::MAX, |l| l.in_flight_bytes.load(Relaxed))
+            ctx.load(s).map_or(u64::MAX, PathLoad::in_flight_bytes)
         })?;
         ctx.advance_past(slot);
         if tracked {

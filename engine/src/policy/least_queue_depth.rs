@@ -6,15 +6,16 @@
 
 use super::{Context, Selector, least_by_key};
 use crate::IoRequest;
-use crate::sync::Ordering::Relaxed;
 
 pub(crate) struct LeastQueueDepth;
 
 impl Selector for LeastQueueDepth {
+    const READS_CONFIG: bool = false;
+
     #[inline]
     fn select<const N: usize>(ctx: &Context<'_, N>, _io: &IoRequest) -> Option<usize> {
         let slot = least_by_key(ctx.best_tier(!0), ctx.cursor(), |s| {
-            ctx.load(s).map_or(u64::MAX, |l| u64::from(l.in_flight.load(Relaxed)))
+            ctx.load(s).map_or(u64::MAX, |l| u64::from(l.in_flight()))
         })?;
         ctx.advance_past(slot);
         Some(slot)

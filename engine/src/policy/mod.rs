@@ -205,19 +205,51 @@ impl LoadBalancePolicy {
         }
     }
 
-    /// Packs the policy into one word for the configuration bank.
+    /// Packs the policy into one word for the configuration bank: its
+    /// index in [`ALL`](Self::ALL), so that the per-I/O dispatch is one
+    /// jump on a dense number.
     pub(crate) const fn encode(self) -> u32 {
-        self.vds_number() | (self.vendor_id() << 8)
+        match self {
+            Self::FailoverOnly => code::FAILOVER_ONLY,
+            Self::RoundRobin => code::ROUND_ROBIN,
+            Self::RoundRobinWithSubset => code::ROUND_ROBIN_WITH_SUBSET,
+            Self::LeastQueueDepth => code::LEAST_QUEUE_DEPTH,
+            Self::WeightedPaths => code::WEIGHTED_PATHS,
+            Self::LeastBlocks => code::LEAST_BLOCKS,
+            Self::VendorSpecific(VendorPolicy::WeightedRoundRobin) => code::WEIGHTED_ROUND_ROBIN,
+            Self::VendorSpecific(VendorPolicy::ServiceTime) => code::SERVICE_TIME,
+            Self::VendorSpecific(VendorPolicy::AdaptiveLatency) => code::ADAPTIVE_LATENCY,
+        }
     }
 
     /// Inverse of [`encode`](Self::encode). The bank only ever holds encoded
     /// policies; anything else decodes to round robin rather than panicking.
     pub(crate) const fn decode(word: u32) -> Self {
-        match Self::from_vds(word & 0xFF, word >> 8) {
-            Ok(p) => p,
-            Err(_) => Self::RoundRobin,
+        match word {
+            code::FAILOVER_ONLY => Self::FailoverOnly,
+            code::ROUND_ROBIN_WITH_SUBSET => Self::RoundRobinWithSubset,
+            code::LEAST_QUEUE_DEPTH => Self::LeastQueueDepth,
+            code::WEIGHTED_PATHS => Self::WeightedPaths,
+            code::LEAST_BLOCKS => Self::LeastBlocks,
+            code::WEIGHTED_ROUND_ROBIN => Self::VendorSpecific(VendorPolicy::WeightedRoundRobin),
+            code::SERVICE_TIME => Self::VendorSpecific(VendorPolicy::ServiceTime),
+            code::ADAPTIVE_LATENCY => Self::VendorSpecific(VendorPolicy::AdaptiveLatency),
+            _ => Self::RoundRobin,
         }
     }
+}
+
+/// The bank's policy codes ([`LoadBalancePolicy::encode`]).
+mod code {
+    pub(super) const FAILOVER_ONLY: u32 = 0;
+    pub(super) const ROUND_ROBIN: u32 = 1;
+    pub(super) const ROUND_ROBIN_WITH_SUBSET: u32 = 2;
+    pub(super) const LEAST_QUEUE_DEPTH: u32 = 3;
+    pub(super) const WEIGHTED_PATHS: u32 = 4;
+    pub(super) const LEAST_BLOCKS: u32 = 5;
+    pub(super) const WEIGHTED_ROUND_ROBIN: u32 = 6;
+    pub(super) const SERVICE_TIME: u32 = 7;
+    pub(super) const ADAPTIVE_LATENCY: u32 = 8;
 }
 
 /// The text is not a policy name (see [`LoadBalancePolicy`]'s `FromStr`).
@@ -344,28 +376,60 @@ impl<const N: usize> Context<'_, N> {
 
 /// The interface every policy implements.
 pub(crate) trait Selector {
+    /// Whether the policy reads the configuration bank beyond the policy
+    /// word (weights, primary paths, levels, the generation). A policy that
+    /// reads only the policy word and LUN-level atomics (usable masks, path
+    /// loads, cursors) cannot see a mix of two configurations: one atomic
+    /// load of the policy word is the policy of one generation. Its
+    /// selection needs no seqlock confirmation.
+    const READS_CONFIG: bool;
+
     /// Picks a usable slot for `io`, or `None` if no path is usable.
     fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> Option<usize>;
 }
 
+/// [`select`]'s answer when no path is usable.
+pub(crate) const NONE: u32 = 64;
+/// [`select`]'s answer when the configuration changed under the selection
+/// (two policy sets completed during it): select again.
+pub(crate) const RETRY: u32 = 65;
+
 /// Dispatches to the policy in force for this read of the configuration.
-#[inline]
-pub(crate) fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> Option<usize> {
-    use LoadBalancePolicy as P;
-    match ctx.config.policy() {
-        P::FailoverOnly => failover_only::FailoverOnly::select(ctx, io),
-        P::RoundRobin => round_robin::RoundRobin::select(ctx, io),
-        P::RoundRobinWithSubset => round_robin_with_subset::RoundRobinWithSubset::select(ctx, io),
-        P::LeastQueueDepth => least_queue_depth::LeastQueueDepth::select(ctx, io),
-        P::WeightedPaths => weighted_paths::WeightedPaths::select(ctx, io),
-        P::LeastBlocks => least_blocks::LeastBlocks::select(ctx, io),
-        P::VendorSpecific(VendorPolicy::WeightedRoundRobin) => {
-            weighted_round_robin::WeightedRoundRobin::select(ctx, io)
+/// Returns the slot picked, [`NONE`] or [`RETRY`] in one register: a policy
+/// that reads the configuration bank beyond the policy word has its read
+/// confirmed against the seqlock here ([`Selector::READS_CONFIG`]).
+#[inline(always)]
+#[allow(clippy::inline_always)] // measured (scripts/instructions.sh)
+pub(crate) fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> u32 {
+    // The rotation policies are a handful of instructions: inlined into the
+    // caller. The scanning policies get a function of their own, so that
+    // their loops' register needs do not weigh on the short ones (a shared
+    // prologue that saves every callee-saved register and spills).
+    #[inline(always)]
+    #[allow(clippy::inline_always)]
+    fn run<S: Selector, const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> u32 {
+        let pick = S::select(ctx, io);
+        if S::READS_CONFIG && !ctx.lun.confirm(&ctx.config) {
+            return RETRY;
         }
-        P::VendorSpecific(VendorPolicy::ServiceTime) => service_time::ServiceTime::select(ctx, io),
-        P::VendorSpecific(VendorPolicy::AdaptiveLatency) => {
-            adaptive_latency::AdaptiveLatency::select(ctx, io)
-        }
+        #[allow(clippy::cast_possible_truncation)] // slots < 64
+        pick.map_or(NONE, |s| s as u32)
+    }
+    #[inline(never)]
+    fn call<S: Selector, const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> u32 {
+        run::<S, N>(ctx, io)
+    }
+    match ctx.config.policy_code() {
+        code::FAILOVER_ONLY => run::<failover_only::FailoverOnly, N>(ctx, io),
+        code::ROUND_ROBIN_WITH_SUBSET => run::<round_robin_with_subset::RoundRobinWithSubset, N>(ctx, io),
+        code::LEAST_QUEUE_DEPTH => call::<least_queue_depth::LeastQueueDepth, N>(ctx, io),
+        code::WEIGHTED_PATHS => run::<weighted_paths::WeightedPaths, N>(ctx, io),
+        code::LEAST_BLOCKS => call::<least_blocks::LeastBlocks, N>(ctx, io),
+        code::WEIGHTED_ROUND_ROBIN => call::<weighted_round_robin::WeightedRoundRobin, N>(ctx, io),
+        code::SERVICE_TIME => call::<service_time::ServiceTime, N>(ctx, io),
+        code::ADAPTIVE_LATENCY => call::<adaptive_latency::AdaptiveLatency, N>(ctx, io),
+        // ROUND_ROBIN, and round robin for anything else, as `decode` does.
+        _ => run::<round_robin::RoundRobin, N>(ctx, io),
     }
 }
 

@@ -10,6 +10,8 @@ use crate::IoRequest;
 pub(crate) struct RoundRobin;
 
 impl Selector for RoundRobin {
+    const READS_CONFIG: bool = false;
+
     #[inline]
     fn select<const N: usize>(ctx: &Context<'_, N>, _io: &IoRequest) -> Option<usize> {
         let slot = next_in_rotation(ctx.best_tier(!0), ctx.cursor())?;

@@ -12,6 +12,8 @@ use crate::IoRequest;
 pub(crate) struct RoundRobinWithSubset;
 
 impl Selector for RoundRobinWithSubset {
+    const READS_CONFIG: bool = true;
+
     #[inline]
     fn select<const N: usize>(ctx: &Context<'_, N>, _io: &IoRequest) -> Option<usize> {
         let tier = ctx.best_tier(!0);

@@ -8,11 +8,12 @@
 
 use super::{Context, Selector};
 use crate::IoRequest;
-use crate::sync::Ordering::Relaxed;
 
 pub(crate) struct ServiceTime;
 
 impl Selector for ServiceTime {
+    const READS_CONFIG: bool = true;
+
     #[inline]
     fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> Option<usize> {
         let candidates = ctx.best_tier(!0);
@@ -23,7 +24,7 @@ impl Selector for ServiceTime {
             let slot = ((rest.trailing_zeros() + start) & 63) as usize;
             rest &= rest - 1;
             let Some(load) = ctx.load(slot) else { continue };
-            let bytes = u128::from(load.in_flight_bytes.load(Relaxed)) + u128::from(io.bytes);
+            let bytes = u128::from(load.in_flight_bytes()) + u128::from(io.bytes);
             let throughput = u128::from(ctx.config.weight(slot).max(1));
             let better = match best {
                 None => true,

@@ -52,6 +52,8 @@ impl Position {
 }
 
 impl Selector for WeightedRoundRobin {
+    const READS_CONFIG: bool = true;
+
     #[inline]
     fn select<const N: usize>(ctx: &Context<'_, N>, _io: &IoRequest) -> Option<usize> {
         let candidates = ctx.best_tier(!0);
