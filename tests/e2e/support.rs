@@ -10,21 +10,26 @@ use std::time::{Duration, Instant};
 
 use rsdsm_engine::wire::{FrameHeader, MAX_REPLY_SIZE, ReplyHeader, Request};
 
-/// The workspace's `target/<profile>` directory holding the binaries,
-/// built once per test process (integration tests of another package do
-/// not get `CARGO_BIN_EXE_*`).
+/// Path of a workspace binary, built once per test process. Integration
+/// tests of another package get no `CARGO_BIN_EXE_*`, so this runs
+/// `cargo build` — into its own target directory: the driver crate is a
+/// cdylib, whose artifacts Cargo names without a hash, so a build with a
+/// different feature set in the shared `target/` would overwrite the
+/// library the running `cargo test` links against.
 pub fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
+        let target =
+            std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root.join("target"), PathBuf::from).join("e2e");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(&root)
+            .env("CARGO_TARGET_DIR", &target)
             .args(["build", "--quiet", "-p", "rsdsm-sim", "-p", "rsdsm-control"])
             .status()
             .expect("run cargo build");
         assert!(status.success(), "cargo build of the binaries failed");
-        let target = std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root.join("target"), PathBuf::from);
         target.join("debug")
     });
     dir.join(name)
