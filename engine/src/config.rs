@@ -58,8 +58,10 @@ pub(crate) struct Level {
 }
 
 impl Level {
-    const fn new() -> Self {
-        Self { weight: AtomicU32::new(0), mask: AtomicU64::new(0), suffix: AtomicU64::new(0) }
+    loom_const_fn! {
+        const fn new() -> Self {
+            Self { weight: AtomicU32::new(0), mask: AtomicU64::new(0), suffix: AtomicU64::new(0) }
+        }
     }
 }
 
@@ -76,18 +78,20 @@ struct Bank<const N: usize> {
 }
 
 impl<const N: usize> Bank<N> {
-    /// A bank holding `policy` and no path (what storing
-    /// `AdminTable::new(policy)` produces), built in a `const` context.
-    const fn with_policy(policy: LoadBalancePolicy) -> Self {
-        Self {
-            policy: AtomicU32::new(policy.encode()),
-            present: AtomicU64::new(0),
-            primary: AtomicU64::new(0),
-            preferred: AtomicU64::new(0),
-            weights: [const { AtomicU32::new(0) }; N],
-            levels: [const { Level::new() }; N],
-            level_count: AtomicU32::new(0),
-            failover_pin: AtomicU32::new(0),
+    loom_const_fn! {
+        /// A bank holding `policy` and no path (what storing
+        /// `AdminTable::new(policy)` produces), built in a `const` context.
+        const fn with_policy(policy: LoadBalancePolicy) -> Self {
+            Self {
+                policy: AtomicU32::new(policy.encode()),
+                present: AtomicU64::new(0),
+                primary: AtomicU64::new(0),
+                preferred: AtomicU64::new(0),
+                weights: atomic_array![AtomicU32::new(0); N],
+                levels: atomic_array![Level::new(); N],
+                level_count: AtomicU32::new(0),
+                failover_pin: AtomicU32::new(0),
+            }
         }
     }
 
@@ -187,12 +191,14 @@ impl<const N: usize> PolicyConfig<N> {
         config
     }
 
-    /// A configuration with `policy` and no path: the same as
-    /// `new(&AdminTable::new(policy))`, but `const`.
-    pub(crate) const fn empty(policy: LoadBalancePolicy) -> Self {
-        Self {
-            seq: AtomicU64::new(0),
-            banks: [Bank::with_policy(policy), Bank::with_policy(LoadBalancePolicy::FailoverOnly)],
+    loom_const_fn! {
+        /// A configuration with `policy` and no path: the same as
+        /// `new(&AdminTable::new(policy))`, but `const`.
+        pub(crate) const fn empty(policy: LoadBalancePolicy) -> Self {
+            Self {
+                seq: AtomicU64::new(0),
+                banks: [Bank::with_policy(policy), Bank::with_policy(LoadBalancePolicy::FailoverOnly)],
+            }
         }
     }
 

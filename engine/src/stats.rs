@@ -45,12 +45,14 @@ pub(crate) struct PathLoad {
 }
 
 impl PathLoad {
-    pub(crate) const fn new() -> Self {
-        Self {
-            in_flight: AtomicU32::new(0),
-            in_flight_bytes: AtomicU64::new(0),
-            latency_ewma: AtomicU64::new(0),
-            last_start: AtomicU64::new(0),
+    loom_const_fn! {
+        pub(crate) const fn new() -> Self {
+            Self {
+                in_flight: AtomicU32::new(0),
+                in_flight_bytes: AtomicU64::new(0),
+                latency_ewma: AtomicU64::new(0),
+                last_start: AtomicU64::new(0),
+            }
         }
     }
 }
@@ -68,16 +70,18 @@ pub(crate) struct PathCounters {
 }
 
 impl PathCounters {
-    /// All zero; `const` so that a LUN can be built in a `static`.
-    pub(crate) const fn new() -> Self {
-        Self {
-            load: CachePadded(PathLoad::new()),
-            reads: AtomicU64::new(0),
-            writes: AtomicU64::new(0),
-            bytes_read: AtomicU64::new(0),
-            bytes_written: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
-            histogram: [const { AtomicU64::new(0) }; HISTOGRAM_BUCKETS],
+    loom_const_fn! {
+        /// All zero; `const` so that a LUN can be built in a `static`.
+        pub(crate) const fn new() -> Self {
+            Self {
+                load: CachePadded(PathLoad::new()),
+                reads: AtomicU64::new(0),
+                writes: AtomicU64::new(0),
+                bytes_read: AtomicU64::new(0),
+                bytes_written: AtomicU64::new(0),
+                errors: AtomicU64::new(0),
+                histogram: atomic_array![AtomicU64::new(0); HISTOGRAM_BUCKETS],
+            }
         }
     }
 
