@@ -69,6 +69,45 @@ fn levels(t: &AdminTable<2>) -> std::vec::Vec<(u32, u64, u64)> {
     out
 }
 
+#[test]
+fn loom_models_seqlock_reader_never_sees_a_torn_table() {
+    model(|| {
+        let [a, b, c] = tables();
+        let config = Arc::new(PolicyConfig::new(&a));
+        let writer = {
+            let config = Arc::clone(&config);
+            thread::spawn(move || {
+                assert_eq!(config.publish(&b), 1);
+                assert_eq!(config.publish(&c), 2);
+            })
+        };
+        // A selection's read: everything through one ConfigRead, then confirm.
+        let mut confirmed = 0;
+        for _ in 0..2 {
+            loop {
+                let read = config.read();
+                let table = read.table();
+                let level_count = read.level_count();
+                let lv: std::vec::Vec<_> = (0..level_count.min(2)).filter_map(|i| read.level(i)).collect();
+                let generation = read.generation();
+                if config.confirm(&read) {
+                    let published = [&a, &b, &c];
+                    let expected = published[usize::try_from(generation).unwrap()];
+                    assert_eq!(&table, expected, "torn table at generation {generation}");
+                    assert_eq!(lv, levels(expected), "torn weight levels at generation {generation}");
+                    confirmed += 1;
+                    break;
+                }
+                loom::thread::yield_now();
+            }
+        }
+        writer.join().unwrap();
+        assert_eq!(confirmed, 2);
+        assert_eq!(config.current(), AdminTable { failover_pin: 0, ..c });
+        assert_eq!(config.generation(), 2);
+    });
+}
+
 fn two_path_lun(policy: LoadBalancePolicy) -> (Lun<2>, [PathId; 2]) {
     let lun = Lun::new(policy);
     let ids = [PathId::new(1, 1), PathId::new(1, 2)];
