@@ -172,13 +172,13 @@ path = "0:2"
     let lun = lun_of(&host);
     live.advance_to(50 * MS).unwrap();
     let paths = both([true, true], [1, 1]);
-    control(&host, &mut *host.store(), &set_request(lun, LoadBalancePolicy::LeastQueueDepth, &paths))
+    control(&host, &mut **host.store(), &set_request(lun, LoadBalancePolicy::LeastQueueDepth, &paths))
         .unwrap();
     live.advance_to(150 * MS).unwrap();
     let before = policy_of(&host, lun).unwrap();
     let (ok_at_150, failed_at_150) = live.counts();
     let refused =
-        control(&host, &mut *host.store(), &set_request(lun, LoadBalancePolicy::RoundRobin, &paths));
+        control(&host, &mut **host.store(), &set_request(lun, LoadBalancePolicy::RoundRobin, &paths));
     assert_eq!(refused, Err(HResult::VDS_E_OBJECT_STATUS_FAILED));
     assert_eq!(policy_of(&host, lun).unwrap(), before, "a refused set changed the LUN");
     live.advance_to(250 * MS).unwrap();
@@ -290,7 +290,7 @@ fn lun_removal_during_a_set() {
     let paths = both([true, false], [1, 1]);
     let result = control(&host, &mut store, &set_request(lun, LoadBalancePolicy::FailoverOnly, &paths));
     assert_eq!(result, Err(HResult::VDS_E_OBJECT_DELETED));
-    let get = control(&host, &mut *host.store(), &Request::GetPolicy { lun });
+    let get = control(&host, &mut **host.store(), &Request::GetPolicy { lun });
     assert_eq!(get, Err(HResult::VDS_E_OBJECT_DELETED));
     live.advance_to(150 * MS).unwrap();
     let (_, failed_after) = live.counts();
@@ -468,7 +468,7 @@ fn crash_record(generation: u64) -> Record<32> {
         key: crash_key(),
         policy: policies[usize::try_from(generation % 3).unwrap()],
         generation,
-        preferred: (generation % 2 == 0).then_some(P2),
+        preferred: generation.is_multiple_of(2).then_some(P2),
         paths,
     }
 }
@@ -599,7 +599,7 @@ fn malformed(i: u32, lun: LunId) -> (u32, Vec<u8>) {
         // A bit flipped in the header (magic, version, opcode, size, status).
         1 => {
             let mut b = valid_set.clone();
-            b[usize::try_from(r % 16).unwrap()] ^= 1 << (r >> 8) % 8;
+            b[usize::try_from(r % 16).unwrap()] ^= 1 << ((r >> 8) % 8);
             (IOCTL_RSDSM_SET_POLICY, b)
         }
         // A path count that does not match the body (or exceeds MAX_PATHS).
@@ -650,18 +650,8 @@ fn malformed(i: u32, lun: LunId) -> (u32, Vec<u8>) {
     }
 }
 
-fn statistics(stream: &mut std::os::unix::net::UnixStream, lun: LunId) -> (u64, u64) {
-    let bytes = call(stream, &Request::GetStatistics { lun });
-    let Ok(Ok(Reply::GetStatistics(list))) = Reply::decode(Opcode::GetStatistics, &bytes) else { panic!() };
-    list.iter().fold((0, 0), |(c, e), s| (c + s.statistics.completed(), e + s.statistics.errors))
-}
-
-#[test]
-fn a_burst_of_malformed_control_requests_over_the_socket() {
-    let dir = std::env::temp_dir().join(format!("rsdsm-faults-burst-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("steady.toml");
-    let text = r#"
+/// Two healthy paths and a steady closed-loop workload, no events.
+const STEADY: &str = r#"
 name = "steady"
 duration_ms = 1000
 [workload]
@@ -675,6 +665,19 @@ service = { kind = "exponential", mean_us = 200 }
 id = "0:2"
 service = { kind = "exponential", mean_us = 200 }
 "#;
+
+fn statistics(stream: &mut std::os::unix::net::UnixStream, lun: LunId) -> (u64, u64) {
+    let bytes = call(stream, &Request::GetStatistics { lun });
+    let Ok(Ok(Reply::GetStatistics(list))) = Reply::decode(Opcode::GetStatistics, &bytes) else { panic!() };
+    list.iter().fold((0, 0), |(c, e), s| (c + s.statistics.completed(), e + s.statistics.errors))
+}
+
+#[test]
+fn a_burst_of_malformed_control_requests_over_the_socket() {
+    let dir = std::env::temp_dir().join(format!("rsdsm-faults-burst-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("steady.toml");
+    let text = STEADY;
     std::fs::write(&file, text).unwrap();
     let server = Server::start("faults-burst", &["--scenario", file.to_str().unwrap(), "--policy", "RR"]);
     let mut stream = server.connect();
@@ -731,6 +734,119 @@ service = { kind = "exponential", mean_us = 200 }
         "every one answered with an error; DSM state unchanged; I/O unaffected",
         &format!(
             "{error_replies} error replies + {failed_calls} failed calls (foreign IOCTL codes) in {took:.1?}; policy, default and path table byte-identical; I/O {baseline:.0}/s before, {during:.0}/s during, 0 errors"
+        ),
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The same crash on the real product: `rsdsm-sim serve --state DIR` killed
+// while it answers (and persists) a stream of sets, then restarted.
+
+/// One call that tolerates the server dying: `None` once it is gone.
+fn try_call(stream: &mut std::os::unix::net::UnixStream, request: &Request<'_>) -> Option<Vec<u8>> {
+    use rsdsm_engine::wire::{FrameHeader, ReplyHeader};
+    use std::io::{Read, Write};
+    let mut input = vec![0u8; request.encoded_len()];
+    let n = request.encode(&mut input).ok()?;
+    let head = FrameHeader {
+        ioctl: request.opcode().ioctl(),
+        input_len: u32::try_from(n).ok()?,
+        output_capacity: u32::try_from(MAX_REPLY_SIZE).ok()?,
+    };
+    stream.write_all(&head.encode()).ok()?;
+    stream.write_all(&input[..n]).ok()?;
+    let mut reply = [0u8; ReplyHeader::SIZE];
+    stream.read_exact(&mut reply).ok()?;
+    let reply = ReplyHeader::decode(&reply, MAX_REPLY_SIZE).ok()?;
+    let mut body = vec![0u8; reply.len()];
+    stream.read_exact(&mut body).ok()?;
+    Some(body)
+}
+
+/// The `i`-th set of the stream: a policy and weights that identify `i`.
+fn nth_set(i: u32) -> (LoadBalancePolicy, [PathPolicy; 2]) {
+    let policies = [
+        LoadBalancePolicy::RoundRobin,
+        LoadBalancePolicy::LeastQueueDepth,
+        LoadBalancePolicy::WeightedPaths,
+        LoadBalancePolicy::LeastBlocks,
+    ];
+    (policies[(i % 4) as usize], both([true, true], [1 + i % 97, 1 + (i / 97) % 97]))
+}
+
+#[test]
+fn serve_killed_while_persisting_restarts_with_the_old_or_the_new_policy() {
+    let dir = std::env::temp_dir().join(format!("rsdsm-faults-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("steady.toml");
+    std::fs::write(&file, STEADY).unwrap();
+    let state = dir.join("state");
+    let (scenario, state_arg) = (file.to_str().unwrap(), state.to_str().unwrap());
+    let initial = (LoadBalancePolicy::RoundRobin, both([true, true], [1, 1]).to_vec());
+    let expected =
+        |i: Option<u32>| i.map_or_else(|| initial.clone(), |i| (nth_set(i).0, nth_set(i).1.to_vec()));
+    // What the store held before the set in flight at the kill (None: the
+    // start state), and that set.
+    let mut old: Option<u32> = None;
+    let mut in_flight: Option<u32> = None;
+    let mut next = 1u32;
+    let rounds = 8u32;
+    let (mut acknowledged, mut new_after_restart) = (0, 0);
+    for round in 0..rounds {
+        let server = Server::start(
+            &format!("faults-state-{round}"),
+            &["--scenario", scenario, "--policy", "RR", "--state", state_arg],
+        );
+        let mut stream = server.connect();
+        let list = call(&mut stream, &Request::ListLuns);
+        let Ok(Ok(Reply::ListLuns(luns))) = Reply::decode(Opcode::ListLuns, &list) else { panic!() };
+        let lun = luns.get(0).unwrap().lun;
+        let bytes = call(&mut stream, &Request::GetPolicy { lun });
+        let decoded = Reply::decode(Opcode::GetPolicy, &bytes);
+        let Ok(Ok(Reply::GetPolicy { policy, paths, .. })) = decoded else {
+            panic!("round {round}: the restarted DSM cannot report its policy: {decoded:?}");
+        };
+        let now = (policy.policy().unwrap(), paths.iter().collect::<Vec<_>>());
+        if in_flight.is_some() && now == expected(in_flight) {
+            old = in_flight;
+            new_after_restart += 1;
+        } else {
+            assert_eq!(
+                now,
+                expected(old),
+                "round {round}: neither the old ({old:?}) nor the new ({in_flight:?}) set"
+            );
+        }
+        // Sets as fast as the server answers, until a SIGKILL at a random moment.
+        let pid = server.child.id();
+        let delay = Duration::from_millis(40 + u64::from(round) * 37 % 90);
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        });
+        loop {
+            let (policy, paths) = nth_set(next);
+            let Some(reply) = try_call(&mut stream, &set_request(lun, policy, &paths)) else { break };
+            match Reply::decode(Opcode::SetPolicy, &reply) {
+                Ok(Ok(_)) => old = Some(next),
+                other => panic!("set {next}: {other:?}"),
+            }
+            acknowledged += 1;
+            next += 1;
+        }
+        killer.join().unwrap();
+        in_flight = Some(next);
+        next += 1;
+        drop(server);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    row(
+        "rsdsm-sim serve --state killed (SIGKILL) during a stream of sets, restarted",
+        "restarts with the last acknowledged policy or the one in flight; never a torn record",
+        &format!(
+            "{rounds} kills, {acknowledged} sets acknowledged; every restart reported the last acknowledged policy ({} times the one in flight)",
+            new_after_restart
         ),
     );
 }
