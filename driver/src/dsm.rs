@@ -487,17 +487,22 @@ impl<const LUNS: usize, const PATHS: usize> Dsm<LUNS, PATHS> {
     ) -> Result<u64, Error> {
         let entry = self.live(id)?;
         let key = entry.key().ok_or(Error::ObjectDeleted)?;
-        let before = entry.lun.load_balance_policy()?;
-        let expected = expected_generation.unwrap_or(before.generation);
-        let pending = entry.lun.begin_set(policy, paths, Some(expected))?;
-        // The set gate is held: the entry cannot be reused under us.
+        // Enter the set gate first and only then read what this set
+        // replaces: a snapshot taken before the gate could be one set old
+        // by the time the gate admits us, and an unconditional set would
+        // then fail as a generation mismatch (VDS_E_PROVIDER_CACHE_CORRUPT)
+        // instead of simply applying after the other one.
+        let pending = entry.lun.begin_set(policy, paths, expected_generation)?;
+        // The set gate is held: the entry cannot be reused under us, and no
+        // other set publishes until this one ends.
         if entry.id.load(Ordering::Acquire) != id.0 {
             return Err(Error::ObjectDeleted);
         }
+        let before = entry.lun.load_balance_policy()?;
         let mut record = Record::<PATHS> {
             key,
             policy,
-            generation: expected.wrapping_add(1),
+            generation: before.generation.wrapping_add(1),
             preferred: before.preferred,
             paths: Vec::new(),
         };

@@ -312,3 +312,36 @@ fn a_dsm_lives_in_a_static() {
     assert_eq!(STATIC_DSM.lun(lun).unwrap().statistics(slot).unwrap().reads, 1);
     assert!(core::mem::size_of::<Dsm<2, 4>>() > 2 * core::mem::size_of::<rsdsm_engine::Lun<4>>());
 }
+
+/// Regression: a set without a generation check used to snapshot the LUN
+/// before entering the set gate, so when another set completed in between
+/// it failed with `VDS_E_PROVIDER_CACHE_CORRUPT` (about 1 in 2,500 racing
+/// sets) instead of applying or getting `VDS_E_ANOTHER_CALL_IN_PROGRESS`.
+#[test]
+fn racing_unconditional_sets_win_or_are_busy_never_cache_corrupt() {
+    use rsdsm::identity::{KeyKind, LunKey};
+    let dsm = Box::new(Dsm::<2, 4>::new(LoadBalancePolicy::RoundRobin, LunSettings::default()));
+    let key = LunKey::from_parts(KeyKind::Naa, &[&[0x60, 1]]);
+    let (id, _) =
+        dsm.add_path(&key, PathId::new(1, 1), PortIds::default(), AccessState::ActiveOptimized).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..2u32 {
+            let dsm = &dsm;
+            s.spawn(move || {
+                let mut store = MemoryStore::<2, 512>::new();
+                for i in 0..100_000u32 {
+                    // Jitter, so the two threads' sets overlap in every phase.
+                    for _ in 0..(i.wrapping_mul(7919) ^ t) % 97 {
+                        std::hint::spin_loop();
+                    }
+                    let p =
+                        [PathPolicy { path_id: PathId::new(1, 1), primary: true, weight: 1 + (i + t) % 7 }];
+                    match dsm.set_policy(id, LoadBalancePolicy::WeightedPaths, &p, &mut store) {
+                        Ok(_) | Err(Error::AnotherCallInProgress) => {}
+                        Err(e) => panic!("set {i} of thread {t}: {e:?}"),
+                    }
+                }
+            });
+        }
+    });
+}

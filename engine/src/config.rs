@@ -5,9 +5,10 @@
 //! of the new ones. The configuration therefore lives in two banks behind a
 //! sequence counter (a double-buffered seqlock):
 //!
-//! * the writer (serialised by the LUN's control lock) makes the counter odd,
-//!   fills the *inactive* bank, then makes it even again, which flips the
-//!   active bank;
+//! * the writer (serialised by the LUN's control lock) makes the counter odd
+//!   (with a read-modify-write, so that a reader seeing the odd value is
+//!   still ordered after the previous publish), fills the *inactive* bank,
+//!   then makes it even again, which flips the active bank;
 //! * a reader loads the counter, reads the bank it names, and re-checks the
 //!   counter afterwards. It only retries if a writer started refilling *its*
 //!   bank, which takes two complete sets during one selection.
@@ -58,8 +59,10 @@ pub(crate) struct Level {
 }
 
 impl Level {
-    const fn new() -> Self {
-        Self { weight: AtomicU32::new(0), mask: AtomicU64::new(0), suffix: AtomicU64::new(0) }
+    loom_const_fn! {
+        const fn new() -> Self {
+            Self { weight: AtomicU32::new(0), mask: AtomicU64::new(0), suffix: AtomicU64::new(0) }
+        }
     }
 }
 
@@ -76,18 +79,20 @@ struct Bank<const N: usize> {
 }
 
 impl<const N: usize> Bank<N> {
-    /// A bank holding `policy` and no path (what storing
-    /// `AdminTable::new(policy)` produces), built in a `const` context.
-    const fn with_policy(policy: LoadBalancePolicy) -> Self {
-        Self {
-            policy: AtomicU32::new(policy.encode()),
-            present: AtomicU64::new(0),
-            primary: AtomicU64::new(0),
-            preferred: AtomicU64::new(0),
-            weights: [const { AtomicU32::new(0) }; N],
-            levels: [const { Level::new() }; N],
-            level_count: AtomicU32::new(0),
-            failover_pin: AtomicU32::new(0),
+    loom_const_fn! {
+        /// A bank holding `policy` and no path (what storing
+        /// `AdminTable::new(policy)` produces), built in a `const` context.
+        const fn with_policy(policy: LoadBalancePolicy) -> Self {
+            Self {
+                policy: AtomicU32::new(policy.encode()),
+                present: AtomicU64::new(0),
+                primary: AtomicU64::new(0),
+                preferred: AtomicU64::new(0),
+                weights: atomic_array![AtomicU32::new(0); N],
+                levels: atomic_array![Level::new(); N],
+                level_count: AtomicU32::new(0),
+                failover_pin: AtomicU32::new(0),
+            }
         }
     }
 
@@ -187,12 +192,14 @@ impl<const N: usize> PolicyConfig<N> {
         config
     }
 
-    /// A configuration with `policy` and no path: the same as
-    /// `new(&AdminTable::new(policy))`, but `const`.
-    pub(crate) const fn empty(policy: LoadBalancePolicy) -> Self {
-        Self {
-            seq: AtomicU64::new(0),
-            banks: [Bank::with_policy(policy), Bank::with_policy(LoadBalancePolicy::FailoverOnly)],
+    loom_const_fn! {
+        /// A configuration with `policy` and no path: the same as
+        /// `new(&AdminTable::new(policy))`, but `const`.
+        pub(crate) const fn empty(policy: LoadBalancePolicy) -> Self {
+            Self {
+                seq: AtomicU64::new(0),
+                banks: [Bank::with_policy(policy), Bank::with_policy(LoadBalancePolicy::FailoverOnly)],
+            }
         }
     }
 
@@ -231,7 +238,13 @@ impl<const N: usize> PolicyConfig<N> {
         let next = (seq >> 1).wrapping_add(1);
         let [first, second] = &self.banks;
         let bank = if next & 1 == 0 { first } else { second };
-        self.seq.store(seq | 1, Ordering::Relaxed);
+        // The odd mark must be a read-modify-write, not a store: a reader
+        // that loads it (Acquire) then reads the active bank, and only an
+        // RMW continues the release sequence of the previous publish's
+        // `seq` store, so that the reader also sees that bank's contents.
+        // With a plain store the reader could confirm a bank it read stale
+        // (found by the loom model `loom_models_seqlock_*`).
+        self.seq.fetch_or(1, Ordering::Relaxed);
         fence(Ordering::Release);
         bank.store(table);
         self.seq.store(next << 1, Ordering::Release);

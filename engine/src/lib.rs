@@ -48,6 +48,8 @@
 )]
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod sync;
 mod config;
 mod error;
 mod failback;
@@ -56,8 +58,10 @@ mod lun;
 mod path;
 pub mod policy;
 pub mod stats;
-mod sync;
 pub mod wire;
+
+#[cfg(all(test, loom))]
+mod loom_models;
 
 pub use error::{Error, HResult, Invalid};
 pub use failback::{FailbackMode, FlapDamping, LunSettings, Reinstatement};

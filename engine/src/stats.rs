@@ -59,8 +59,10 @@ pub(crate) struct PathLoad {
 }
 
 impl PathLoad {
-    pub(crate) const fn new() -> Self {
-        Self { word: AtomicU64::new(0), latency_ewma: AtomicU64::new(0), last_start: AtomicU64::new(0) }
+    loom_const_fn! {
+        pub(crate) const fn new() -> Self {
+            Self { word: AtomicU64::new(0), latency_ewma: AtomicU64::new(0), last_start: AtomicU64::new(0) }
+        }
     }
 
     /// Requests in flight.
@@ -92,15 +94,17 @@ pub(crate) struct PathCounters {
 }
 
 impl PathCounters {
-    /// All zero; `const` so that a LUN can be built in a `static`.
-    pub(crate) const fn new() -> Self {
-        Self {
-            load: CachePadded(PathLoad::new()),
-            writes: AtomicU64::new(0),
-            bytes_read: AtomicU64::new(0),
-            bytes_written: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
-            histogram: [const { AtomicU64::new(0) }; HISTOGRAM_BUCKETS],
+    loom_const_fn! {
+        /// All zero; `const` so that a LUN can be built in a `static`.
+        pub(crate) const fn new() -> Self {
+            Self {
+                load: CachePadded(PathLoad::new()),
+                writes: AtomicU64::new(0),
+                bytes_read: AtomicU64::new(0),
+                bytes_written: AtomicU64::new(0),
+                errors: AtomicU64::new(0),
+                histogram: atomic_array![AtomicU64::new(0); HISTOGRAM_BUCKETS],
+            }
         }
     }
 

@@ -3,8 +3,53 @@
 //! The per-I/O path uses only atomics. Control operations (path state
 //! changes, policy sets) are serialised by [`ControlLock`], a short spin
 //! section that the per-I/O path never takes.
+//!
+//! Every atomic of the engine comes from here. In the engine's unit-test
+//! build with `--cfg loom` they are [loom](https://docs.rs/loom)'s
+//! model-checked atomics instead of `core`'s, so the loom models
+//! (`loom_models.rs`) run the engine's own seqlock, counters and gate.
+//! Loom's atomics cannot be built in a `const` context, so the constructors
+//! that are `const fn` (a `Lun` can live in a `static`) are plain functions
+//! there (`loom_const_fn!`) and arrays of atomics are built with
+//! `atomic_array!`. Every other build is unaffected.
 
+#[cfg(not(all(test, loom)))]
 pub(crate) use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering, fence};
+#[cfg(all(test, loom))]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering, fence};
+
+/// Busy-wait hint; under loom it yields to the model's scheduler.
+#[inline]
+fn spin_loop() {
+    #[cfg(not(all(test, loom)))]
+    core::hint::spin_loop();
+    #[cfg(all(test, loom))]
+    loom::hint::spin_loop();
+}
+
+/// Declares a `const fn`, or a plain `fn` when built for loom.
+macro_rules! loom_const_fn {
+    ($(#[$meta:meta])* $vis:vis const fn $($rest:tt)*) => {
+        #[cfg(not(all(test, loom)))]
+        $(#[$meta])*
+        $vis const fn $($rest)*
+
+        #[cfg(all(test, loom))]
+        $(#[$meta])*
+        $vis fn $($rest)*
+    };
+}
+
+/// `[const { VALUE }; N]`, or `core::array::from_fn` when built for loom.
+macro_rules! atomic_array {
+    ($value:expr; $n:expr) => {{
+        #[cfg(not(all(test, loom)))]
+        let array = [const { $value }; $n];
+        #[cfg(all(test, loom))]
+        let array = core::array::from_fn(|_| $value);
+        array
+    }};
+}
 
 /// Aligns its content to a cache line so that per-CPU and per-path hot
 /// state written by different processors never shares a line.
@@ -27,14 +72,16 @@ pub(crate) struct ControlLock {
 }
 
 impl ControlLock {
-    pub(crate) const fn new() -> Self {
-        Self { locked: AtomicBool::new(false) }
+    loom_const_fn! {
+        pub(crate) const fn new() -> Self {
+            Self { locked: AtomicBool::new(false) }
+        }
     }
 
     pub(crate) fn lock(&self) -> ControlGuard<'_> {
         while self.locked.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
             while self.locked.load(Ordering::Relaxed) {
-                core::hint::spin_loop();
+                spin_loop();
             }
         }
         ControlGuard { lock: self }
@@ -59,8 +106,10 @@ pub(crate) struct Gate {
 }
 
 impl Gate {
-    pub(crate) const fn new() -> Self {
-        Self { busy: AtomicBool::new(false) }
+    loom_const_fn! {
+        pub(crate) const fn new() -> Self {
+            Self { busy: AtomicBool::new(false) }
+        }
     }
 
     pub(crate) fn try_enter(&self) -> Option<GatePass<'_>> {

@@ -11,6 +11,7 @@ use rsdsm::dsm::Dsm;
 use rsdsm::identity::LunKey;
 use std::sync::{Mutex, MutexGuard};
 
+use rsdsm::dsm::Restored;
 use rsdsm::persist::{MAX_RECORD_LEN, MemoryStore, PolicyStore, StoreError};
 use rsdsm::registry::LunId;
 use rsdsm::sense::{SenseAction, TransportError};
@@ -34,8 +35,16 @@ const VENDOR: &[u8; 8] = b"RSDSMSIM";
 const PRODUCT: &[u8; 16] = b"SIMULATED LUN   ";
 const CLAIM: &str = "RSDSMSIMSIMULATED";
 
-/// The persistent store of the simulated host (the registry on Windows).
-pub type Store = MemoryStore<MAX_LUNS, MAX_RECORD_LEN>;
+/// The persistent store of the simulated host (the registry on Windows):
+/// memory for `run`, a [`FileStore`](crate::file_store::FileStore) for
+/// `serve --state DIR`.
+pub type Store = Box<dyn PolicyStore + Send>;
+
+/// The store of a host that keeps nothing across runs.
+#[must_use]
+pub fn memory_store() -> Store {
+    Box::new(MemoryStore::<MAX_LUNS, MAX_RECORD_LEN>::new())
+}
 
 /// The DSM of one simulated host, with its persistent store. Shared between
 /// the simulated I/O and (under `serve`) the control requests, exactly as
@@ -65,9 +74,17 @@ pub enum ErrorAction {
 }
 
 impl Host {
-    /// A host whose DSM starts every LUN with `policy` and `dsm`'s settings.
+    /// A host whose DSM starts every LUN with `policy` and `dsm`'s settings,
+    /// persisting to memory.
     #[must_use]
     pub fn new(policy: LoadBalancePolicy, dsm: &DsmSettings) -> Self {
+        Self::with_store(policy, dsm, memory_store())
+    }
+
+    /// As [`new`](Self::new), persisting to `store`: a LUN whose record is
+    /// in the store starts with the stored policy instead of `policy`.
+    #[must_use]
+    pub fn with_store(policy: LoadBalancePolicy, dsm: &DsmSettings, store: Store) -> Self {
         let mut settings = LunSettings::for_tick_rate(TICKS_PER_SECOND);
         settings.failback = match dsm.failback {
             FailbackName::Immediate => FailbackMode::Immediate,
@@ -76,7 +93,7 @@ impl Host {
         };
         Self {
             dsm: Box::new(Dsm::new(policy, settings)),
-            store: Mutex::new(MemoryStore::new()),
+            store: Mutex::new(store),
             claims: ClaimList::from_strs([CLAIM]).unwrap_or_default(),
             persist_delay: std::time::Duration::from_secs_f64(dsm.persist_delay_ms.0 / 1e3),
         }
@@ -138,7 +155,8 @@ pub struct LunHost {
 }
 
 impl LunHost {
-    /// LUN `serial` with the scenario's present paths, and `policy`
+    /// LUN `serial` with the scenario's present paths, and the policy
+    /// stored for it if the host's store has a valid record, else `policy`
     /// applied with the scenario's admin settings.
     ///
     /// # Errors
@@ -156,7 +174,12 @@ impl LunHost {
                 lun.add_path(host, index, spec)?;
             }
         }
-        lun.set_policy(host, policy, paths)?;
+        // With every present path there, a stored record (from an earlier
+        // run of the same host) applies as on Windows at LUN arrival.
+        let restored = lun.id.map(|id| host.dsm.restore_policy(id, &**host.store()));
+        if !matches!(restored, Some(Ok(Restored::Applied(_)))) {
+            lun.set_policy(host, policy, paths)?;
+        }
         Ok(lun)
     }
 
@@ -213,7 +236,7 @@ impl LunHost {
                 PathPolicy { path_id: spec.id.0, primary, weight: spec.weight.clamp(low, high) }
             })
             .collect();
-        host.dsm.set_policy(id, policy, &admin, &mut *host.store())
+        host.dsm.set_policy(id, policy, &admin, &mut **host.store())
     }
 
     /// LBGetPath + SetCompletion.
@@ -325,7 +348,7 @@ impl LunHost {
         let (id, slot) = host.dsm.add_path(&identity.key, spec.id.0, identity.ports, spec.access.0)?;
         if self.id.is_none() {
             self.id = Some(id);
-            let _ = host.dsm.restore_policy(id, &*host.store());
+            let _ = host.dsm.restore_policy(id, &**host.store());
         }
         if let Some(s) = self.slots.get_mut(index) {
             *s = Some(slot);

@@ -8,11 +8,13 @@
 //! * [`scenario`]: TOML scenario files (fabric, workload, events).
 //! * [`fabric`]: paths as queues with service-time distributions.
 //! * [`host`]: the simulated DSM for one LUN.
+//! * [`file_store`]: a crash-safe file-backed policy store.
 //! * [`run`](mod@run): the event loop.
 //! * [`report`] and [`svg`]: tables, JSON and charts.
 //! * `serve`: a live simulated DSM answering IOCTL bytes over a Unix socket.
 
 pub mod fabric;
+pub mod file_store;
 pub mod host;
 pub mod report;
 pub mod run;

@@ -57,6 +57,10 @@ enum Command {
         /// Random seed (default: the scenario's).
         #[arg(long)]
         seed: Option<u64>,
+        /// Directory keeping each LUN's policy record across restarts
+        /// (crash-safe files; the registry's role on Windows). Default: memory.
+        #[arg(long, value_name = "DIR")]
+        state: Option<PathBuf>,
     },
 }
 
@@ -67,7 +71,9 @@ fn main() -> ExitCode {
         Some(Command::Run { scenario, policies, json, svg, seed }) => {
             run(scenario, &policies, json, svg, seed)
         }
-        Some(Command::Serve { socket, scenario, policy, seed }) => serve(&socket, scenario, policy, seed),
+        Some(Command::Serve { socket, scenario, policy, seed, state }) => {
+            serve(&socket, scenario, policy, seed, state.as_deref())
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -96,6 +102,7 @@ fn serve(
     file: Option<PathBuf>,
     policy: Option<LoadBalancePolicy>,
     seed: Option<u64>,
+    state: Option<&std::path::Path>,
 ) -> Result<(), String> {
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
@@ -107,7 +114,7 @@ fn serve(
         signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| format!("signal handler: {e}"))?;
     }
     eprintln!("rsdsm-sim: serving {:?} ({policy}) on {}", scenario.name, socket.display());
-    rsdsm_sim::serve::serve(&scenario, policy, seed.unwrap_or(scenario.seed), socket, &stop)?;
+    rsdsm_sim::serve::serve(&scenario, policy, seed.unwrap_or(scenario.seed), socket, state, &stop)?;
     eprintln!("rsdsm-sim: stopped");
     Ok(())
 }
@@ -118,6 +125,7 @@ fn serve(
     _: Option<PathBuf>,
     _: Option<LoadBalancePolicy>,
     _: Option<u64>,
+    _: Option<&std::path::Path>,
 ) -> Result<(), String> {
     Err("serve needs Unix sockets; on Windows use the real driver's control device".into())
 }

@@ -217,7 +217,8 @@ impl Recorder {
     #[must_use]
     pub fn finish(mut self, issued: u64, in_flight_at_end: u64) -> PolicyResult {
         self.latencies.sort_unstable();
-        let ios = self.latencies.len() as u64;
+        // Not `latencies.len()`: a live simulation keeps no latencies.
+        let ios = self.completed;
         let seconds = ns_to_ms(self.duration_ns) / 1e3;
         let mut path_share = BTreeMap::new();
         for (names, counts) in self.names.iter().zip(&self.per_path) {

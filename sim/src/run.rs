@@ -15,7 +15,7 @@ use rand_distr::{Distribution, Exp};
 use rsdsm_engine::{Error, IoRequest, IoTicket, LoadBalancePolicy};
 
 use crate::fabric::{Answer, FabricPath};
-use crate::host::{ErrorAction, Host, LunHost, MAX_LUNS, port_ids, rtpg};
+use crate::host::{ErrorAction, Host, LunHost, MAX_LUNS, Store, memory_store, port_ids, rtpg};
 use crate::report::{PolicyResult, Recorder};
 use crate::scenario::{Action, Pattern, Scenario, Workload};
 
@@ -105,7 +105,7 @@ struct LunState {
 /// The engine's answer if the scenario's admin settings are invalid for the
 /// policy (e.g. failover only without any primary path).
 pub fn run(scenario: &Scenario, policy: LoadBalancePolicy, seed: u64) -> Result<PolicyResult, Error> {
-    Sim::new(scenario, policy, seed, scenario.duration_ms.ns())?.run()
+    Sim::new(scenario, policy, seed, scenario.duration_ms.ns(), memory_store())?.run()
 }
 
 /// A simulation that runs without end, advanced step by step (for `serve`:
@@ -125,7 +125,21 @@ impl<'a> Live<'a> {
     /// # Errors
     /// As [`run`].
     pub fn new(scenario: &'a Scenario, policy: LoadBalancePolicy, seed: u64) -> Result<Self, Error> {
-        let mut sim = Sim::new(scenario, policy, seed, u64::MAX)?;
+        Self::with_store(scenario, policy, seed, memory_store())
+    }
+
+    /// As [`new`](Self::new), with the host persisting to `store` (LUNs
+    /// with a stored record start with its policy).
+    ///
+    /// # Errors
+    /// As [`run`].
+    pub fn with_store(
+        scenario: &'a Scenario,
+        policy: LoadBalancePolicy,
+        seed: u64,
+        store: Store,
+    ) -> Result<Self, Error> {
+        let mut sim = Sim::new(scenario, policy, seed, u64::MAX, store)?;
         sim.recorder.keep_latencies(false);
         Ok(Self(sim))
     }
@@ -149,6 +163,25 @@ impl<'a> Live<'a> {
     pub fn counts(&self) -> (u64, u64) {
         self.0.recorder.counts()
     }
+
+    /// Simulated time reached (ns).
+    #[must_use]
+    pub fn now(&self) -> u64 {
+        self.0.now
+    }
+
+    /// Stops issuing I/O, lets everything in flight (and every pending
+    /// event) run to its end, and reports, as [`run`] does: `issued`,
+    /// `ios`, `failed_ios` and `in_flight_at_end` tell whether every I/O
+    /// that started ended exactly once. Latency percentiles are not kept
+    /// by a live simulation and read 0.
+    ///
+    /// # Errors
+    /// As [`run`].
+    pub fn finish(mut self) -> Result<PolicyResult, Error> {
+        self.0.end = self.0.now;
+        self.0.run()
+    }
 }
 
 struct Sim<'a> {
@@ -168,12 +201,18 @@ struct Sim<'a> {
 }
 
 impl<'a> Sim<'a> {
-    fn new(scenario: &'a Scenario, policy: LoadBalancePolicy, seed: u64, end: u64) -> Result<Self, Error> {
+    fn new(
+        scenario: &'a Scenario,
+        policy: LoadBalancePolicy,
+        seed: u64,
+        end: u64,
+        store: Store,
+    ) -> Result<Self, Error> {
         let mut luns = Vec::new();
         if scenario.luns.len() > MAX_LUNS {
             return Err(Error::OutOfMemory);
         }
-        let dsm = Arc::new(Host::new(policy, &scenario.dsm));
+        let dsm = Arc::new(Host::with_store(policy, &scenario.dsm, store));
         for (l, spec) in scenario.luns.iter().enumerate() {
             let serial = u32::try_from(l + 1).unwrap_or(u32::MAX);
             let host = LunHost::new(&dsm, serial, &spec.paths, policy)?;

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use rsdsm_engine::LoadBalancePolicy;
 use rsdsm_engine::wire::{FrameHeader, ReplyHeader, STATUS_SUCCESS};
 
-use crate::host::Host;
+use crate::file_store::FileStore;
+use crate::host::{Host, Store, memory_store};
 use crate::run::Live;
 use crate::scenario::Scenario;
 
@@ -29,19 +30,28 @@ const TICK: Duration = Duration::from_millis(5);
 const IDLE: Duration = Duration::from_millis(20);
 
 /// Serves `scenario` on `socket` until `stop` is set (SIGINT/SIGTERM).
+/// With `state`, policy sets persist to files in that directory
+/// ([`FileStore`]: crash-safe) and a restarted server starts each LUN with
+/// its stored policy; without, they persist to memory.
 ///
 /// # Errors
 /// The socket cannot be bound (another server listens there, or the path is
-/// not a socket), or the scenario cannot start.
+/// not a socket), the state directory cannot be created, or the scenario
+/// cannot start.
 pub fn serve(
     scenario: &Scenario,
     policy: LoadBalancePolicy,
     seed: u64,
     socket: &Path,
+    state: Option<&Path>,
     stop: &Arc<AtomicBool>,
 ) -> Result<(), String> {
+    let store: Store = match state {
+        Some(dir) => Box::new(FileStore::open(dir).map_err(|e| format!("{}: {e}", dir.display()))?),
+        None => memory_store(),
+    };
     let listener = bind(socket)?;
-    let mut live = Live::new(scenario, policy, seed)
+    let mut live = Live::with_store(scenario, policy, seed, store)
         .map_err(|e| format!("the scenario cannot start under {policy}: {e}"))?;
     let host = live.host();
     let result = std::thread::scope(|s| {
