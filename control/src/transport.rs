@@ -1,6 +1,6 @@
 //! How a request reaches the DSM: the bytes of one `DeviceIoControl` call.
 //!
-//! * [`DeviceIoControl`] (Windows): the installed driver's control device
+//! * `DeviceIoControl` (Windows): the installed driver's control device
 //!   `\\.\RsdsmControl`.
 //! * [`UnixSocket`] (Unix): a simulated DSM (`rsdsm-sim serve`), the same
 //!   bytes in [frames](rsdsm_engine::wire::FrameHeader).
