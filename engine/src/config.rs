@@ -293,6 +293,13 @@ impl<const N: usize> ConfigRead<'_, N> {
         self.bank.weights.get(slot).map_or(0, |w| w.load(Ordering::Relaxed))
     }
 
+    /// The largest weight of any path of this configuration (0 if none).
+    #[inline]
+    pub(crate) fn heaviest_weight(&self) -> u32 {
+        let count = self.level_count();
+        count.checked_sub(1).and_then(|i| self.level(i)).map_or(0, |(w, _, _)| w)
+    }
+
     #[inline]
     pub(crate) fn level_count(&self) -> usize {
         self.bank.level_count.load(Ordering::Relaxed) as usize
