@@ -242,7 +242,8 @@ pub fn decode_record<const N: usize>(data: &[u8]) -> Result<Record<N>, RecordErr
     };
     let preferred = PathId::new(r.u64()?, r.u64()?);
     let preferred = match has_preferred {
-        0 => None,
+        // "Zero if none": anything else has two encodings of one record.
+        0 if preferred == PathId::default() => None,
         1 => Some(preferred),
         _ => return Err(RecordError::BadField),
     };
@@ -463,6 +464,28 @@ mod tests {
         let crc = crc32c(&bad[..n]).to_le_bytes();
         bad[n..].copy_from_slice(&crc);
         assert_eq!(decode_record::<4>(&bad), Err(RecordError::BadField));
+    }
+
+    /// Found by the `policy_record` fuzz target: a record without a
+    /// preferred path but with non-zero preferred-path bytes (and a valid
+    /// CRC) decoded, and re-encoded to different bytes.
+    #[test]
+    fn an_absent_preferred_path_must_be_zero() {
+        let crash: [u8; 84] = [
+            82, 83, 68, 80, 1, 0, 84, 0, 3, 0, 16, 0, 96, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0, 42, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 174, 0, 0, 0, 0, 0, 0, 0, 0, 87, 204, 30, 112,
+        ];
+        assert_eq!(decode_record::<4>(&crash), Err(RecordError::BadField));
+        // The same record with the bytes zeroed (and its CRC redone) is fine.
+        let mut fixed = crash;
+        fixed[71] = 0;
+        let n = fixed.len() - CRC_LEN;
+        let crc = crc32c(&fixed[..n]).to_le_bytes();
+        fixed[n..].copy_from_slice(&crc);
+        let record = decode_record::<4>(&fixed).unwrap();
+        assert_eq!(record.preferred, None);
+        assert_eq!(encoded(&record), fixed.to_vec());
     }
 
     #[test]
