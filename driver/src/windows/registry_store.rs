@@ -184,9 +184,47 @@ pub fn load(name_hex: &[u8], buf: &mut [u8]) -> Result<Option<usize>, NTSTATUS> 
     let n = value_name(name_hex, &mut wide)?;
     let mut name = counted(wide.get(..n).ok_or(STATUS_INVALID_PARAMETER)?)?;
     let key = luns_key()?;
-
-    let header = offset_of!(KEY_VALUE_PARTIAL_INFORMATION, Data);
     let want = buf.len().min(MAX_RECORD);
+    let found = query_value(&key, &mut name, REG_BINARY, want, |data| {
+        if let Some(dst) = buf.get_mut(..data.len()) {
+            dst.copy_from_slice(data);
+        }
+    })?;
+    match found {
+        Queried::Missing => Ok(None),
+        Queried::Read(len) => Ok(Some(len)),
+        // Too big for `buf`: report the stored length, copy nothing.
+        Queried::TooLong(len) if len > buf.len() => Ok(Some(len)),
+        // Larger than MAX_RECORD (never written by `save`).
+        Queried::TooLong(_) => Err(STATUS_BUFFER_OVERFLOW),
+    }
+}
+
+/// What [`query_value`] found.
+enum Queried {
+    /// No such value.
+    Missing,
+    /// The value's `len` bytes were handed to the consumer.
+    Read(usize),
+    /// The value is longer than asked for: its stored length; nothing read.
+    TooLong(usize),
+}
+
+/// Reads value `name` of `key`, which must be of type `kind`, handing its
+/// data (at most `want` bytes) to `consume` while the query buffer lives.
+///
+/// # Errors
+/// The NTSTATUS of a registry failure; `STATUS_OBJECT_TYPE_MISMATCH` for
+/// another value type; `STATUS_INSUFFICIENT_RESOURCES` if the query buffer
+/// cannot be allocated.
+fn query_value(
+    key: &Key,
+    name: &mut UNICODE_STRING,
+    kind: u32,
+    want: usize,
+    consume: impl FnOnce(&[u8]),
+) -> Result<Queried, NTSTATUS> {
+    let header = offset_of!(KEY_VALUE_PARTIAL_INFORMATION, Data);
     let size = (header + want).max(size_of::<KEY_VALUE_PARTIAL_INFORMATION>());
     // SAFETY: plain pool allocation at PASSIVE_LEVEL; freed below on every path.
     let info = unsafe { ExAllocatePool2(POOL_FLAG_PAGED, size as u64, POOL_TAG) };
@@ -196,34 +234,27 @@ pub fn load(name_hex: &[u8], buf: &mut [u8]) -> Result<Option<usize>, NTSTATUS> 
     let mut result_len = 0u32;
     // SAFETY: `info` is `size` writable bytes; `name` and `key` are live.
     let status = unsafe {
-        ZwQueryValueKey(key.0, &mut name, KeyValuePartialInformation, info, size as u32, &mut result_len)
+        ZwQueryValueKey(key.0, name, KeyValuePartialInformation, info, size as u32, &mut result_len)
     };
     let outcome = if status == STATUS_OBJECT_NAME_NOT_FOUND {
-        Ok(None)
+        Ok(Queried::Missing)
     } else if status >= 0 || status == STATUS_BUFFER_OVERFLOW {
         // SAFETY: on success or STATUS_BUFFER_OVERFLOW the fixed header (Type,
         // DataLength = full stored length) is filled; `info` is at least
         // size_of::<KEY_VALUE_PARTIAL_INFORMATION>() bytes.
-        let (kind, len) = unsafe {
+        let (stored_kind, len) = unsafe {
             let p = info.cast::<KEY_VALUE_PARTIAL_INFORMATION>();
             ((*p).Type, (*p).DataLength as usize)
         };
-        if kind != REG_BINARY {
+        if stored_kind != kind {
             Err(STATUS_OBJECT_TYPE_MISMATCH)
         } else if status >= 0 && len <= want {
             // SAFETY: on success the Data array holds DataLength bytes inside
             // the `size`-byte allocation (DataLength <= want = size - header).
-            let data = unsafe { core::slice::from_raw_parts(info.cast::<u8>().add(header), len) };
-            if let Some(dst) = buf.get_mut(..len) {
-                dst.copy_from_slice(data);
-            }
-            Ok(Some(len))
-        } else if len > buf.len() {
-            // Too big for `buf`: report the stored length, copy nothing.
-            Ok(Some(len))
+            consume(unsafe { core::slice::from_raw_parts(info.cast::<u8>().add(header), len) });
+            Ok(Queried::Read(len))
         } else {
-            // Larger than MAX_RECORD (never written by `save`).
-            Err(STATUS_BUFFER_OVERFLOW)
+            Ok(Queried::TooLong(len))
         }
     } else {
         Err(status)
@@ -284,49 +315,16 @@ pub fn load_supported_devices(out: &mut [u16]) -> Result<Option<usize>, NTSTATUS
     const NAME: [u16; 22] = ascii16(b"DsmSupportedDeviceList");
     let mut name = counted(&NAME)?;
     let key = parameters_key()?;
-    let header = offset_of!(KEY_VALUE_PARTIAL_INFORMATION, Data);
-    let want = out.len() * 2;
-    let size = (header + want).max(size_of::<KEY_VALUE_PARTIAL_INFORMATION>());
-    // SAFETY: plain pool allocation at PASSIVE_LEVEL; freed below on every path.
-    let info = unsafe { ExAllocatePool2(POOL_FLAG_PAGED, size as u64, POOL_TAG) };
-    if info.is_null() {
-        return Err(STATUS_INSUFFICIENT_RESOURCES);
-    }
-    let mut result_len = 0u32;
-    // SAFETY: `info` is `size` writable bytes; `name` and `key` are live.
-    let status = unsafe {
-        ZwQueryValueKey(key.0, &mut name, KeyValuePartialInformation, info, size as u32, &mut result_len)
-    };
-    let outcome = if status == STATUS_OBJECT_NAME_NOT_FOUND {
-        Ok(None)
-    } else if status >= 0 || status == STATUS_BUFFER_OVERFLOW {
-        // SAFETY: on success or STATUS_BUFFER_OVERFLOW the fixed header is
-        // filled (see `load`).
-        let (kind, len) = unsafe {
-            let p = info.cast::<KEY_VALUE_PARTIAL_INFORMATION>();
-            ((*p).Type, (*p).DataLength as usize)
-        };
-        if kind != REG_MULTI_SZ {
-            Err(STATUS_OBJECT_TYPE_MISMATCH)
-        } else if status >= 0 && len <= want {
-            // SAFETY: on success the Data array holds DataLength bytes inside
-            // the `size`-byte allocation (DataLength <= want = size - header).
-            let data = unsafe { core::slice::from_raw_parts(info.cast::<u8>().add(header), len) };
-            for (dst, unit) in out.iter_mut().zip(data.chunks_exact(2)) {
-                *dst = u16::from_le_bytes([
-                    unit.first().copied().unwrap_or(0),
-                    unit.get(1).copied().unwrap_or(0),
-                ]);
-            }
-            Ok(Some(len / 2))
-        } else {
-            // Longer than `out`.
-            Err(STATUS_BUFFER_OVERFLOW)
+    let found = query_value(&key, &mut name, REG_MULTI_SZ, out.len() * 2, |data| {
+        for (dst, unit) in out.iter_mut().zip(data.chunks_exact(2)) {
+            *dst =
+                u16::from_le_bytes([unit.first().copied().unwrap_or(0), unit.get(1).copied().unwrap_or(0)]);
         }
-    } else {
-        Err(status)
-    };
-    // SAFETY: allocated above with the same tag, not freed before.
-    unsafe { ExFreePoolWithTag(info, POOL_TAG) };
-    outcome
+    })?;
+    match found {
+        Queried::Missing => Ok(None),
+        Queried::Read(len) => Ok(Some(len / 2)),
+        // Longer than `out`.
+        Queried::TooLong(_) => Err(STATUS_BUFFER_OVERFLOW),
+    }
 }
