@@ -815,6 +815,25 @@ impl<const N: usize> Lun<N> {
         }
     }
 
+    /// The health of the path in `slot` now: one atomic load, no lock (for
+    /// checkers on the I/O path; [`path_info`](Self::path_info) takes the
+    /// control lock and reports everything). `None` for a slot beyond the
+    /// table.
+    ///
+    /// ```
+    /// use rsdsm_engine::*;
+    /// let lun: Lun = Lun::new(LoadBalancePolicy::RoundRobin);
+    /// let slot = lun.add_path(PathId::new(1, 1), AccessState::ActiveOptimized)?;
+    /// assert_eq!(lun.health(slot), Some(Health::Healthy));
+    /// lun.fail_path(slot, 10)?;
+    /// assert_eq!(lun.health(slot), Some(Health::Failed));
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[must_use]
+    pub fn health(&self, slot: PathSlot) -> Option<Health> {
+        self.paths.get(slot.index()).map(PathEntry::health)
+    }
+
     /// `GetPathInfo`: every path, in slot order.
     ///
     /// # Errors

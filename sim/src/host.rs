@@ -318,10 +318,7 @@ impl LunHost {
     #[must_use]
     pub fn is_failed(&self, host: &Host, index: usize) -> bool {
         let (Some(slot), Some(lun)) = (self.slot(index), self.lun(host)) else { return false };
-        lun.path_info()
-            .ok()
-            .and_then(|paths| paths.iter().find(|p| p.slot == slot).map(|p| p.health != Health::Healthy))
-            .unwrap_or(false)
+        lun.health(slot).is_some_and(|h| h != Health::Healthy)
     }
 
     /// Delayed failback's clock.
