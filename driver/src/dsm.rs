@@ -577,7 +577,9 @@ impl<const LUNS: usize, const PATHS: usize> Dsm<LUNS, PATHS> {
     }
 }
 
-/// `true` if a path of `lun` other than `slot` is usable.
+/// `true` if a path of `lun` other than `slot` is usable. Lock-free: this
+/// runs in `InterpretError`, at up to `DISPATCH_LEVEL`.
 fn other_path_usable<const P: usize>(lun: &Lun<P>, slot: PathSlot) -> bool {
-    lun.path_info().is_ok_and(|paths| paths.iter().any(|p| p.usable && p.slot != slot))
+    let own = 1u64.checked_shl(u32::try_from(slot.index()).unwrap_or(u32::MAX)).unwrap_or(0);
+    lun.usable_mask() & !own != 0
 }

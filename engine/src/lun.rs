@@ -890,7 +890,15 @@ impl<const N: usize> Lun<N> {
     /// Number of usable paths.
     #[must_use]
     pub fn usable_paths(&self) -> u32 {
-        self.usable.iter().fold(0, |acc, m| acc | m.load(Relaxed)).count_ones()
+        self.usable_mask().count_ones()
+    }
+
+    /// The slots usable for I/O now, as a bit mask (bit `i` = slot `i`), in
+    /// any tier. Lock-free: for decisions on the error path, such as
+    /// "is there another path to fail over to?".
+    #[must_use]
+    pub fn usable_mask(&self) -> u64 {
+        self.usable.iter().fold(0, |acc, m| acc | m.load(Relaxed))
     }
 }
 
