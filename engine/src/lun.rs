@@ -130,6 +130,11 @@ impl PathEntry {
 pub struct Lun<const N: usize = DEFAULT_PATHS> {
     /// Usable paths by tier: healthy paths whose access state is in it.
     pub(crate) usable: [AtomicU64; TIER_COUNT],
+    /// The rotation set of the policy in force (`Selector::rotation_set`),
+    /// or 0: select by the policy's own code. Written by the control path
+    /// after every change, read by every selection: a line of its own, so
+    /// that no per-I/O write shares it.
+    rotation: CachePadded<AtomicU64>,
     config: PolicyConfig<N>,
     paths: [PathEntry; N],
     cpus: [CachePadded<CpuState>; CPU_SLOTS],
@@ -189,6 +194,7 @@ impl<const N: usize> Lun<N> {
             let f = settings.flap;
             Self {
                 usable: atomic_array![AtomicU64::new(0); TIER_COUNT],
+                rotation: CachePadded(AtomicU64::new(0)),
                 config: PolicyConfig::empty(policy),
                 paths: atomic_array![PathEntry::new(); N],
                 cpus: atomic_array![CachePadded(CpuState::new()); CPU_SLOTS],
@@ -229,12 +235,30 @@ impl<const N: usize> Lun<N> {
 
     /// Picks the path for one I/O under the policy in force.
     ///
+    /// Under round robin, round robin with subset, weighted paths and
+    /// failover only this is one load of the LUN's rotation set and one
+    /// step of this CPU's cursor; the other policies run their own code.
+    ///
     /// # Errors
     /// [`NoPath`] when no path of the LUN is usable.
     #[inline(always)]
     #[allow(clippy::inline_always)] // measured: a call here costs a full prologue per I/O
     pub fn select(&self, io: &IoRequest) -> Result<PathSlot, NoPath> {
         let cpu = self.cpus.get(io.cpu as usize % CPU_SLOTS).ok_or(NoPath)?;
+        // Acquire: a path in the set was reset and configured before the
+        // set was published, and this CPU's `start` on it must come after.
+        let set = self.rotation.load(Acquire);
+        if set != 0 {
+            #[allow(clippy::cast_possible_truncation)] // < 64
+            return Ok(PathSlot(policy::rotate(set, cpu) as u8));
+        }
+        self.select_by_policy(io, cpu)
+    }
+
+    /// The policy's own selection, for the policies without a rotation set
+    /// (and for every policy while none is settled).
+    #[inline(never)]
+    fn select_by_policy(&self, io: &IoRequest, cpu: &CachePadded<CpuState>) -> Result<PathSlot, NoPath> {
         loop {
             let config = self.config.read();
             let pick = policy::select(&Context { lun: self, config, cpu: &cpu.0 }, io);
@@ -337,9 +361,9 @@ impl<const N: usize> Lun<N> {
         }
         // Configuration first, usable bit second: a selection that sees the
         // path usable also finds it in the configuration it reads.
-        self.config.publish(&table);
+        self.publish(&table);
         self.refresh_usable(slot);
-        self.settle_failover(false);
+        self.settle(false);
         #[allow(clippy::cast_possible_truncation)] // slot < N <= 64
         Ok(PathSlot(slot as u8))
     }
@@ -360,8 +384,8 @@ impl<const N: usize> Lun<N> {
         if let Some(w) = table.weights.get_mut(s) {
             *w = 0;
         }
-        self.config.publish(&table);
-        self.settle_failover(false);
+        self.publish(&table);
+        self.settle(false);
         Ok(())
     }
 
@@ -388,7 +412,7 @@ impl<const N: usize> Lun<N> {
         entry.last_failure.store(now.saturating_add(1), Relaxed);
         let hold = flap.hold_for(failures);
         entry.held_until.store(if hold == 0 { 0 } else { now.saturating_add(hold) }, Relaxed);
-        self.settle_failover(false);
+        self.settle(false);
         Ok(())
     }
 
@@ -402,7 +426,7 @@ impl<const N: usize> Lun<N> {
         if entry.health() == Health::Healthy {
             entry.health.store(Health::Verifying as u8, Relaxed);
             self.refresh_usable(s);
-            self.settle_failover(false);
+            self.settle(false);
         }
         Ok(())
     }
@@ -422,16 +446,17 @@ impl<const N: usize> Lun<N> {
         if now < until {
             entry.health.store(Health::Failed as u8, Relaxed);
             self.refresh_usable(s);
+            self.settle(false);
             return Ok(Reinstatement::HeldDown { until });
         }
         entry.health.store(Health::Healthy as u8, Relaxed);
         self.refresh_usable(s);
         match self.failback_mode() {
-            FailbackMode::Immediate => self.settle_failover(true),
-            FailbackMode::Manual => self.settle_failover(false),
+            FailbackMode::Immediate => self.settle(true),
+            FailbackMode::Manual => self.settle(false),
             FailbackMode::Delayed(delay) => {
                 self.failback_due.store(now.saturating_add(delay).max(1), Relaxed);
-                self.settle_failover(false);
+                self.settle(false);
             }
         }
         Ok(Reinstatement::Reinstated)
@@ -446,7 +471,7 @@ impl<const N: usize> Lun<N> {
         let (entry, s) = self.entry(slot)?;
         entry.access.store(access.alua(), Relaxed);
         self.refresh_usable(s);
-        self.settle_failover(false);
+        self.settle(false);
         Ok(())
     }
 
@@ -463,8 +488,8 @@ impl<const N: usize> Lun<N> {
             None => 0,
         };
         table.failover_pin = self.failover_pin(&table);
-        self.config.publish(&table);
-        self.settle_failover(true);
+        self.publish(&table);
+        self.settle(true);
         Ok(())
     }
 
@@ -473,7 +498,7 @@ impl<const N: usize> Lun<N> {
     pub fn failback(&self) {
         let _guard = self.control.lock();
         self.failback_due.store(0, Relaxed);
-        self.settle_failover(true);
+        self.settle(true);
     }
 
     /// Runs what is due at `now`: a delayed failback. Call it from a timer.
@@ -483,7 +508,7 @@ impl<const N: usize> Lun<N> {
             let _guard = self.control.lock();
             if self.failback_due.load(Relaxed) == due {
                 self.failback_due.store(0, Relaxed);
-                self.settle_failover(true);
+                self.settle(true);
             }
         }
     }
@@ -497,6 +522,7 @@ impl<const N: usize> Lun<N> {
         for tier in &self.usable {
             tier.store(0, Relaxed);
         }
+        self.rotation.store(0, Release);
     }
 
     /// Makes a removed LUN an empty, present one again, with `policy` and
@@ -532,7 +558,7 @@ impl<const N: usize> Lun<N> {
             cpu.cursor.store(0, Relaxed);
             cpu.wrr.store(0, Relaxed);
         }
-        self.config.publish(&AdminTable::new(policy));
+        self.publish(&AdminTable::new(policy));
         self.failover_current.store(0, Relaxed);
         self.stream.store(0, Relaxed);
         self.failback_due.store(0, Relaxed);
@@ -629,6 +655,42 @@ impl<const N: usize> Lun<N> {
 
     fn best_tier(&self) -> u64 {
         self.usable.iter().map(|m| m.load(Relaxed)).find(|&m| m != 0).unwrap_or(0)
+    }
+
+    /// Settles the LUN after a control change (under the control lock):
+    /// failover's active path (see [`settle_failover`](Self::settle_failover)),
+    /// then the rotation set that selections read.
+    fn settle(&self, fail_back: bool) {
+        self.settle_failover(fail_back);
+        self.refresh_rotation();
+    }
+
+    /// Publishes a new configuration (under the control lock). The
+    /// rotation set is withdrawn first and settled again afterwards
+    /// ([`settle`](Self::settle)), so that a selection that reads the new
+    /// generation never uses the previous generation's set: in between,
+    /// selections run the policy's own code on the configuration they read.
+    fn publish(&self, table: &AdminTable<N>) -> u64 {
+        // Relaxed: the configuration's release of its sequence number
+        // orders this store before the new generation.
+        self.rotation.store(0, Relaxed);
+        self.config.publish(table)
+    }
+
+    /// Recomputes and publishes the rotation set (under the control lock).
+    /// Release: what the control path did to a path in the set (reset its
+    /// counters, configured it) is visible to a selection that picks it.
+    fn refresh_rotation(&self) {
+        let set = if self.removed.load(Relaxed) {
+            0
+        } else {
+            let table = self.config.current();
+            #[allow(clippy::cast_possible_truncation)] // the low byte: slot + 1
+            let failover = (self.failover_current.load(Relaxed) as u8).checked_sub(1).map(usize::from);
+            let usable = self.usable.each_ref().map(|m| m.load(Relaxed));
+            policy::rotation_set(&policy::Settled { usable, table: &table, failover })
+        };
+        self.rotation.store(set, Release);
     }
 
     /// Re-decides failover's active path after a control change (under the
@@ -926,10 +988,10 @@ impl<const N: usize> PendingSet<'_, N> {
         let _guard = lun.control.lock();
         let mut table = lun.validate(self.policy, self.paths)?;
         table.failover_pin = lun.failover_pin(&table);
-        let generation = lun.config.publish(&table);
+        let generation = lun.publish(&table);
         lun.stream.store(0, Relaxed);
         lun.failback_due.store(0, Relaxed);
-        lun.settle_failover(true);
+        lun.settle(true);
         Ok(generation)
     }
 
@@ -956,6 +1018,79 @@ mod tests {
         assert_eq!(STATIC_LUN.configuration_view(), built.configuration_view());
         let a = STATIC_LUN.add_path(PathId::new(1, 1), AccessState::ActiveOptimized).unwrap();
         assert_eq!(STATIC_LUN.select(&IoRequest::read(512)), Ok(a));
+    }
+
+    /// The rotation set a rotation policy publishes is exactly the set its
+    /// own code rotates over, in every state a random walk reaches (and 0,
+    /// "select by the policy's code", for the other policies).
+    #[test]
+    #[cfg(not(loom))]
+    fn rotation_sets_are_what_the_policies_own_code_rotates_over() {
+        const ACCESS: [AccessState; 4] = [
+            AccessState::ActiveOptimized,
+            AccessState::ActiveNonOptimized,
+            AccessState::Standby,
+            AccessState::Unavailable,
+        ];
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |bound: u64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % bound
+        };
+        let mut checked = 0;
+        for _ in 0..300 {
+            let lun: Lun<8> = Lun::new(LoadBalancePolicy::RoundRobin);
+            let paths = 1 + next(8) as usize;
+            let slots: Vec<PathSlot, 8> = (0..paths)
+                .map(|i| lun.add_path(PathId::new(1, i as u64), ACCESS[next(4) as usize]).unwrap())
+                .collect();
+            for _ in 0..6 {
+                let slot = slots[next(paths as u64) as usize];
+                match next(4) {
+                    0 => lun.fail_path(slot, 1).unwrap(),
+                    1 => lun.set_access_state(slot, ACCESS[next(4) as usize]).unwrap(),
+                    2 => {
+                        let _ = lun.reinstate_path(slot, 1).unwrap();
+                    }
+                    _ => {
+                        let policy = LoadBalancePolicy::ALL[next(9) as usize];
+                        let primary = next(paths as u64) as usize;
+                        let settings: Vec<PathPolicy, 8> = (0..paths)
+                            .map(|i| PathPolicy {
+                                path_id: PathId::new(1, i as u64),
+                                primary: i == primary
+                                    || (policy != LoadBalancePolicy::FailoverOnly && next(2) == 0),
+                                weight: 1 + next(3) as u32,
+                            })
+                            .collect();
+                        let _ = lun.set_load_balance_policy(policy, &settings);
+                    }
+                }
+                let set = lun.rotation.load(Relaxed);
+                let rotation = matches!(
+                    lun.policy(),
+                    LoadBalancePolicy::FailoverOnly
+                        | LoadBalancePolicy::RoundRobin
+                        | LoadBalancePolicy::RoundRobinWithSubset
+                        | LoadBalancePolicy::WeightedPaths
+                );
+                if !rotation {
+                    assert_eq!(set, 0, "{:?} has no rotation set", lun.policy());
+                    continue;
+                }
+                let cpu = CachePadded(CpuState::new());
+                let mut visited = 0u64;
+                for n in 0..16 {
+                    match lun.select_by_policy(&IoRequest::read(512).at(n), &cpu) {
+                        Ok(slot) => visited |= bit(slot.index()),
+                        Err(NoPath) => assert_eq!(set, 0, "no path, so no set"),
+                    }
+                }
+                assert_eq!(visited, set, "{:?}: the policy's code rotates over {visited:#b}", lun.policy());
+                checked += 1;
+            }
+        }
+        assert!(checked > 500, "{checked} rotation states checked");
     }
 
     #[test]

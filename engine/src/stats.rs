@@ -10,13 +10,16 @@ use crate::Tick;
 use crate::sync::{AtomicU64, CachePadded, Ordering::Relaxed};
 
 /// Buckets of the latency histogram: bucket 0 holds latency 0, bucket `k`
-/// (1..=62) holds `[2^(k-1), 2^k)` ticks, the last bucket everything longer.
+/// (1..=30) holds `[2^(k-1), 2^k)` ticks, the last bucket everything longer.
 pub const HISTOGRAM_BUCKETS: usize = 32;
 
 /// The EWMA keeps latency in 1/16 ticks and moves 1/8 of the way to each
 /// new sample (the smoothing Linux's service-time estimators use).
 pub(crate) const EWMA_FRACTION_BITS: u32 = 4;
 const EWMA_SHIFT: u32 = 3;
+
+// The bucket index is masked with HISTOGRAM_BUCKETS - 1.
+const _: () = assert!(HISTOGRAM_BUCKETS == 32);
 
 /// The bucket a latency falls into.
 ///
@@ -25,12 +28,20 @@ const EWMA_SHIFT: u32 = 3;
 /// assert_eq!(histogram_bucket(0), 0);
 /// assert_eq!(histogram_bucket(1), 1);
 /// assert_eq!(histogram_bucket(3), 2);
+/// assert_eq!(histogram_bucket(4), 3);
 /// assert_eq!(histogram_bucket(u64::MAX), 31);
 /// ```
 #[must_use]
+#[inline]
 pub const fn histogram_bucket(latency: Tick) -> usize {
-    let bits = (u64::BITS - latency.leading_zeros()) as usize;
-    if bits < HISTOGRAM_BUCKETS { bits } else { HISTOGRAM_BUCKETS - 1 }
+    // The bit length of `latency` is floor(log2(2 latency + 1)): a log of a
+    // value that is never zero, so no zero test (one `bsr` on x86-64
+    // without LZCNT). Clamping the latency to 2^30 first (which is in the
+    // last bucket anyway) caps the bit length at 31, so the mask below
+    // changes nothing and only tells the compiler that the index is in
+    // range: no clamp of the result, no bounds check after it.
+    let clamped = if latency < 1 << 30 { latency } else { 1 << 30 };
+    ((clamped << 1) | 1).ilog2() as usize & (HISTOGRAM_BUCKETS - 1)
 }
 
 /// Bits of [`PathLoad::word`] that hold the bytes in flight; the requests
@@ -43,6 +54,25 @@ const BYTES_MASK: u64 = (1 << BYTES_BITS) - 1;
 #[inline]
 pub(crate) const fn load_delta(bytes: u32) -> u64 {
     (1 << BYTES_BITS) | bytes as u64
+}
+
+/// Moves an EWMA (in 1/16 ticks) 1/8 of the way towards `latency`.
+///
+/// The sample carries half a tick (`| 8`), so that an EWMA that has seen
+/// a sample is never 0 (0 means "no sample yet" to adaptive latency) and a
+/// constant latency `L` settles at `16 L + 8`, which reads back as `L`. The
+/// first sample is taken as it is. Latencies of 2^59 ticks and more (18
+/// years in 1 ns ticks) wrap instead of saturating: one instruction fewer
+/// per I/O for a value no clock reaches.
+#[inline]
+pub(crate) const fn ewma_step(old: u64, latency: Tick) -> u64 {
+    let sample = latency.wrapping_shl(EWMA_FRACTION_BITS) | (1 << (EWMA_FRACTION_BITS - 1));
+    if old == 0 {
+        return sample;
+    }
+    #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // both < 2^63
+    let step = ((sample as i64).wrapping_sub(old as i64) >> EWMA_SHIFT) as u64;
+    old.wrapping_add(step)
 }
 
 /// Load of a path that the policies read on every selection: one cache line.
@@ -81,16 +111,25 @@ impl PathLoad {
 }
 
 /// Cumulative statistics of a path.
-#[derive(Debug, Default)]
+///
+/// Everything a completion writes is indexed by its direction instead of
+/// branched on: bytes and histogram are kept per direction, and the
+/// request counts are the histograms' totals. A successful completion is
+/// then three atomic adds (bytes, histogram bucket, in-flight word) and one
+/// store (EWMA), with no branch but the outcome's.
+#[derive(Debug)]
 pub(crate) struct PathCounters {
     pub(crate) load: CachePadded<PathLoad>,
-    /// Successful reads are not counted apart: they are the histogram's
-    /// total minus the writes, which saves an atomic add per read.
-    writes: AtomicU64,
-    bytes_read: AtomicU64,
-    bytes_written: AtomicU64,
+    bytes: [AtomicU64; 2],
     errors: AtomicU64,
-    histogram: [AtomicU64; HISTOGRAM_BUCKETS],
+    /// `[direction][bucket]`, flattened: reads first, then writes.
+    histogram: [AtomicU64; 2 * HISTOGRAM_BUCKETS],
+}
+
+impl Default for PathCounters {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl PathCounters {
@@ -99,11 +138,9 @@ impl PathCounters {
         pub(crate) const fn new() -> Self {
             Self {
                 load: CachePadded(PathLoad::new()),
-                writes: AtomicU64::new(0),
-                bytes_read: AtomicU64::new(0),
-                bytes_written: AtomicU64::new(0),
+                bytes: [AtomicU64::new(0), AtomicU64::new(0)],
                 errors: AtomicU64::new(0),
-                histogram: atomic_array![AtomicU64::new(0); HISTOGRAM_BUCKETS],
+                histogram: atomic_array![AtomicU64::new(0); 2 * HISTOGRAM_BUCKETS],
             }
         }
     }
@@ -123,24 +160,18 @@ impl PathCounters {
             self.errors.fetch_add(1, Relaxed);
             return;
         }
-        if write {
-            self.writes.fetch_add(1, Relaxed);
-            self.bytes_written.fetch_add(u64::from(bytes), Relaxed);
-        } else {
-            self.bytes_read.fetch_add(u64::from(bytes), Relaxed);
+        let direction = usize::from(write);
+        if let Some(total) = self.bytes.get(direction) {
+            total.fetch_add(u64::from(bytes), Relaxed);
         }
-        // Clamp so that the fixed-point value cannot overflow. The signed
-        // step is the same as moving 1/8 of the way up or down; the first
-        // sample is taken as it is.
-        let sample = latency.min(u64::MAX >> (EWMA_FRACTION_BITS + 2)) << EWMA_FRACTION_BITS;
-        let old = load.latency_ewma.load(Relaxed);
-        #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // both < 2^62
-        let step = ((sample as i64 - old as i64) >> EWMA_SHIFT) as u64;
-        let new = if old == 0 { sample } else { old.wrapping_add(step) };
-        load.latency_ewma.store(new | u64::from(new == 0), Relaxed);
-        if let Some(bucket) = self.histogram.get(histogram_bucket(latency)) {
+        if let Some(bucket) = self.histogram.get(direction * HISTOGRAM_BUCKETS + histogram_bucket(latency)) {
             bucket.fetch_add(1, Relaxed);
         }
+        // A racy load and store, not a CAS loop: two completions on one
+        // path at the same instant may lose one sample, which an estimate
+        // can afford.
+        let ewma = ewma_step(load.latency_ewma.load(Relaxed), latency);
+        load.latency_ewma.store(ewma, Relaxed);
     }
 
     /// Clears everything; only for a slot with nothing in flight.
@@ -149,29 +180,32 @@ impl PathCounters {
         load.word.store(0, Relaxed);
         load.latency_ewma.store(0, Relaxed);
         load.last_start.store(0, Relaxed);
-        for c in [&self.writes, &self.bytes_read, &self.bytes_written, &self.errors] {
+        for c in self.bytes.iter().chain([&self.errors]).chain(&self.histogram) {
             c.store(0, Relaxed);
-        }
-        for b in &self.histogram {
-            b.store(0, Relaxed);
         }
     }
 
     pub(crate) fn snapshot(&self) -> PathStatistics {
         let load = &self.load;
         let mut histogram = [0; HISTOGRAM_BUCKETS];
-        for (out, b) in histogram.iter_mut().zip(&self.histogram) {
-            *out = b.load(Relaxed);
+        let mut by_direction = [0u64; 2];
+        for (i, b) in self.histogram.iter().enumerate() {
+            let n = b.load(Relaxed);
+            if let Some(out) = histogram.get_mut(i % HISTOGRAM_BUCKETS) {
+                *out += n;
+            }
+            if let Some(total) = by_direction.get_mut(i / HISTOGRAM_BUCKETS) {
+                *total += n;
+            }
         }
-        let writes = self.writes.load(Relaxed);
+        let [reads, writes] = by_direction;
+        let [bytes_read, bytes_written] = self.bytes.each_ref().map(|b| b.load(Relaxed));
         let word = load.word.load(Relaxed);
         PathStatistics {
-            // A write counted in the histogram but not yet in `writes` (or
-            // the reverse) is a read or write "in between" for one snapshot.
-            reads: histogram.iter().sum::<u64>().saturating_sub(writes),
+            reads,
             writes,
-            bytes_read: self.bytes_read.load(Relaxed),
-            bytes_written: self.bytes_written.load(Relaxed),
+            bytes_read,
+            bytes_written,
             errors: self.errors.load(Relaxed),
             #[allow(clippy::cast_possible_truncation)] // 20 bits
             in_flight: (word >> BYTES_BITS) as u32,
@@ -231,6 +265,30 @@ mod tests {
         }
         let ewma = c.snapshot().latency_ewma;
         assert!((10..=12).contains(&ewma), "{ewma}");
+    }
+
+    #[test]
+    fn buckets_are_bit_lengths_capped_at_the_last() {
+        let bit_length = |l: u64| (u64::BITS - l.leading_zeros()) as usize;
+        let edges = (0..64).flat_map(|k| {
+            let p = 1u64 << k;
+            [p - 1, p, p + 1]
+        });
+        for latency in edges.chain([0, u64::MAX, u64::MAX - 1, (1 << 31) - 1]) {
+            let expected = bit_length(latency).min(HISTOGRAM_BUCKETS - 1);
+            assert_eq!(histogram_bucket(latency), expected, "latency {latency}");
+        }
+    }
+
+    #[test]
+    fn an_ewma_that_saw_a_sample_is_never_zero() {
+        // 0 means "no sample yet" to adaptive latency.
+        let mut ewma = 0;
+        for latency in [0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] {
+            ewma = ewma_step(ewma, latency);
+            assert_ne!(ewma, 0);
+        }
+        assert_eq!(ewma >> EWMA_FRACTION_BITS, 0, "settles at zero ticks");
     }
 
     #[test]

@@ -19,7 +19,7 @@
 //! reads the previous configuration while the tag is already newer takes
 //! that configuration's own pin the same way.
 
-use super::{Context, Selector};
+use super::{Context, Selector, Settled};
 use crate::IoRequest;
 use crate::lun::bit;
 use crate::sync::Ordering::Relaxed;
@@ -67,6 +67,12 @@ impl Selector for FailoverOnly {
                 _ => Some(pick),
             },
         }
+    }
+
+    fn rotation_set<const N: usize>(state: &Settled<'_, N>) -> u64 {
+        // Failover's active path alone, if it is usable in the best tier:
+        // the control path settles that path before it computes the set.
+        state.failover.map_or(0, |slot| bit(slot) & state.best_tier(!0))
     }
 }
 

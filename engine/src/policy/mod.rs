@@ -24,9 +24,10 @@ mod weighted_round_robin;
 use bitflags::bitflags;
 
 use crate::IoRequest;
-use crate::config::ConfigRead;
+use crate::config::{AdminTable, ConfigRead};
 use crate::error::{Error, Invalid};
 use crate::lun::{CpuState, Lun};
+use crate::path::TIER_COUNT;
 use crate::stats::PathLoad;
 use crate::sync::Ordering::Relaxed;
 
@@ -374,6 +375,23 @@ impl<const N: usize> Context<'_, N> {
     }
 }
 
+/// What the control path knows when it settles a LUN after a change: the
+/// usable masks by tier, the configuration just published and failover's
+/// active path. A rotation policy's whole per-I/O decision follows from it
+/// (see [`Selector::rotation_set`]).
+pub(crate) struct Settled<'a, const N: usize> {
+    pub(crate) usable: [u64; TIER_COUNT],
+    pub(crate) table: &'a AdminTable<N>,
+    pub(crate) failover: Option<usize>,
+}
+
+impl<const N: usize> Settled<'_, N> {
+    /// Usable paths among `restrict`, narrowed to the best tier that has one.
+    pub(crate) fn best_tier(&self, restrict: u64) -> u64 {
+        self.usable.iter().map(|m| m & restrict).find(|&m| m != 0).unwrap_or(0)
+    }
+}
+
 /// The interface every policy implements.
 pub(crate) trait Selector {
     /// Whether the policy reads the configuration bank beyond the policy
@@ -386,6 +404,49 @@ pub(crate) trait Selector {
 
     /// Picks a usable slot for `io`, or `None` if no path is usable.
     fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> Option<usize>;
+
+    /// For a rotation policy, the paths its selections rotate over in this
+    /// settled state; 0 for a policy whose choice depends on the I/O or on
+    /// the paths' load (and for "no path").
+    ///
+    /// Round robin, round robin with subset, weighted paths and failover
+    /// only choose among paths fixed by the control state alone (usable
+    /// tiers, primary flags, weights, failover's path), so the control path
+    /// computes that set whenever the state changes and publishes it in one
+    /// word. Their selection is then one load and one rotation step, and
+    /// it can never see a mix of two states: the word is one state's
+    /// answer. Whenever this returns `s != 0`, [`select`](Self::select) on
+    /// the same state picks from `s`, and round robin over `s` is what it
+    /// does.
+    fn rotation_set<const N: usize>(_state: &Settled<'_, N>) -> u64 {
+        0
+    }
+}
+
+/// The rotation set of the policy in `state` ([`Selector::rotation_set`]).
+pub(crate) fn rotation_set<const N: usize>(state: &Settled<'_, N>) -> u64 {
+    match state.table.policy {
+        LoadBalancePolicy::FailoverOnly => failover_only::FailoverOnly::rotation_set(state),
+        LoadBalancePolicy::RoundRobin => round_robin::RoundRobin::rotation_set(state),
+        LoadBalancePolicy::RoundRobinWithSubset => {
+            round_robin_with_subset::RoundRobinWithSubset::rotation_set(state)
+        }
+        LoadBalancePolicy::WeightedPaths => weighted_paths::WeightedPaths::rotation_set(state),
+        LoadBalancePolicy::LeastQueueDepth
+        | LoadBalancePolicy::LeastBlocks
+        | LoadBalancePolicy::VendorSpecific(_) => 0,
+    }
+}
+
+/// One step of a rotation over a non-empty `set` with this CPU's cursor.
+#[inline(always)]
+#[allow(clippy::inline_always)] // the whole per-I/O choice of four policies
+pub(crate) fn rotate(set: u64, cpu: &CpuState) -> usize {
+    let start = cpu.cursor.load(Relaxed) & 63;
+    let slot = ((set.rotate_right(start).trailing_zeros() + start) & 63) as usize;
+    #[allow(clippy::cast_possible_truncation)] // slot < 64
+    cpu.cursor.store(slot as u32 + 1, Relaxed);
+    slot
 }
 
 /// [`select`]'s answer when no path is usable.
@@ -401,10 +462,10 @@ pub(crate) const RETRY: u32 = 65;
 #[inline(always)]
 #[allow(clippy::inline_always)] // measured (scripts/instructions.sh)
 pub(crate) fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> u32 {
-    // The rotation policies are a handful of instructions: inlined into the
-    // caller. The scanning policies get a function of their own, so that
-    // their loops' register needs do not weigh on the short ones (a shared
-    // prologue that saves every callee-saved register and spills).
+    // The rotation policies normally never get here (`Lun::select` serves
+    // them from the rotation set), and this runs in a function of its own
+    // (`Lun::select_by_policy`): every policy is inlined into it, so a
+    // scanning policy costs one call, not two.
     #[inline(always)]
     #[allow(clippy::inline_always)]
     fn run<S: Selector, const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> u32 {
@@ -415,19 +476,15 @@ pub(crate) fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> u3
         #[allow(clippy::cast_possible_truncation)] // slots < 64
         pick.map_or(NONE, |s| s as u32)
     }
-    #[inline(never)]
-    fn call<S: Selector, const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> u32 {
-        run::<S, N>(ctx, io)
-    }
     match ctx.config.policy_code() {
         code::FAILOVER_ONLY => run::<failover_only::FailoverOnly, N>(ctx, io),
         code::ROUND_ROBIN_WITH_SUBSET => run::<round_robin_with_subset::RoundRobinWithSubset, N>(ctx, io),
-        code::LEAST_QUEUE_DEPTH => call::<least_queue_depth::LeastQueueDepth, N>(ctx, io),
+        code::LEAST_QUEUE_DEPTH => run::<least_queue_depth::LeastQueueDepth, N>(ctx, io),
         code::WEIGHTED_PATHS => run::<weighted_paths::WeightedPaths, N>(ctx, io),
-        code::LEAST_BLOCKS => call::<least_blocks::LeastBlocks, N>(ctx, io),
-        code::WEIGHTED_ROUND_ROBIN => call::<weighted_round_robin::WeightedRoundRobin, N>(ctx, io),
-        code::SERVICE_TIME => call::<service_time::ServiceTime, N>(ctx, io),
-        code::ADAPTIVE_LATENCY => call::<adaptive_latency::AdaptiveLatency, N>(ctx, io),
+        code::LEAST_BLOCKS => run::<least_blocks::LeastBlocks, N>(ctx, io),
+        code::WEIGHTED_ROUND_ROBIN => run::<weighted_round_robin::WeightedRoundRobin, N>(ctx, io),
+        code::SERVICE_TIME => run::<service_time::ServiceTime, N>(ctx, io),
+        code::ADAPTIVE_LATENCY => run::<adaptive_latency::AdaptiveLatency, N>(ctx, io),
         // ROUND_ROBIN, and round robin for anything else, as `decode` does.
         _ => run::<round_robin::RoundRobin, N>(ctx, io),
     }

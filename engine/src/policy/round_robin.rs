@@ -4,7 +4,7 @@
 //! CPU's own cache line. Each CPU visits every usable path once per cycle;
 //! across CPUs the shares are equal on average.
 
-use super::{Context, Selector, next_in_rotation};
+use super::{Context, Selector, Settled, next_in_rotation};
 use crate::IoRequest;
 
 pub(crate) struct RoundRobin;
@@ -17,5 +17,9 @@ impl Selector for RoundRobin {
         let slot = next_in_rotation(ctx.best_tier(!0), ctx.cursor())?;
         ctx.advance_past(slot);
         Some(slot)
+    }
+
+    fn rotation_set<const N: usize>(state: &Settled<'_, N>) -> u64 {
+        state.best_tier(!0)
     }
 }

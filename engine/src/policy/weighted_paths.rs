@@ -6,8 +6,9 @@
 //! The configuration keeps the paths grouped by weight, lightest first, so
 //! the usual case is one mask test on the first group.
 
-use super::{Context, Selector, next_in_rotation};
+use super::{Context, Selector, Settled, next_in_rotation};
 use crate::IoRequest;
+use crate::lun::bit;
 
 pub(crate) struct WeightedPaths;
 
@@ -31,5 +32,14 @@ impl Selector for WeightedPaths {
         let slot = next_in_rotation(group, ctx.cursor())?;
         ctx.advance_past(slot);
         Some(slot)
+    }
+
+    fn rotation_set<const N: usize>(state: &Settled<'_, N>) -> u64 {
+        let candidates = state.best_tier(!0);
+        let weight = |slot: usize| state.table.weights.get(slot).copied().unwrap_or(u32::MAX);
+        let lightest = (0..N).filter(|&s| candidates & bit(s) != 0).map(weight).min();
+        lightest.map_or(0, |w| {
+            (0..N).filter(|&s| candidates & bit(s) != 0 && weight(s) == w).fold(0, |m, s| m | bit(s))
+        })
     }
 }
