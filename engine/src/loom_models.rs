@@ -7,6 +7,9 @@
 //! * the per-I/O counters: an I/O started and completed while a policy set
 //!   runs leaves nothing in flight, and its completion lands on the counters
 //!   its start used;
+//! * the rotation set (`Lun::select`'s one-word fast path): a selection
+//!   racing a policy set picks by the old policy or the new one, and one
+//!   that saw only the new generation around it picks by the new one;
 //! * the set-in-progress gate (`sync.rs`'s `Gate`, and `Lun::begin_set`
 //!   over it): of two racing sets exactly one wins, the other gets
 //!   `VDS_E_ANOTHER_CALL_IN_PROGRESS`, and the table is the winner's.
@@ -146,6 +149,48 @@ fn loom_models_counters_balance_across_a_policy_change() {
             (1, 4096, 0, 0)
         );
         assert_eq!(lun.policy(), LoadBalancePolicy::FailoverOnly);
+    });
+}
+
+#[test]
+fn loom_models_rotation_set_follows_the_generation_a_selection_sees() {
+    model(|| {
+        // Weighted paths with path 0 lightest: every pick is slot 0. The
+        // set makes it failover only on path 1: every pick is slot 1.
+        let (lun, ids) = two_path_lun(LoadBalancePolicy::RoundRobin);
+        let before = [
+            PathPolicy { path_id: ids[0], primary: true, weight: 1 },
+            PathPolicy { path_id: ids[1], primary: true, weight: 5 },
+        ];
+        lun.set_load_balance_policy(LoadBalancePolicy::WeightedPaths, &before).unwrap();
+        let old = lun.configuration_view().3;
+        let lun = Arc::new(lun);
+        let selector = {
+            let lun = Arc::clone(&lun);
+            // The checks run here, on a roomy stack: a failing assertion
+            // formats its message on the stack, and loom's main coroutine
+            // has a small one.
+            thread::Builder::new()
+                .stack_size(1 << 22)
+                .spawn(move || {
+                    let first = lun.configuration_view().3;
+                    let slot = lun.select(&IoRequest::read(512)).expect("a path is usable").index();
+                    let last = lun.configuration_view().3;
+                    match (first == old, last == old) {
+                        (true, true) => assert_eq!(slot, 0, "old generation throughout: weighted paths"),
+                        (false, false) => assert_eq!(slot, 1, "new generation throughout: failover only"),
+                        _ => assert!(slot <= 1, "raced the set: either policy"),
+                    }
+                })
+                .unwrap()
+        };
+        let after = [
+            PathPolicy { path_id: ids[0], primary: false, weight: 1 },
+            PathPolicy { path_id: ids[1], primary: true, weight: 1 },
+        ];
+        lun.set_load_balance_policy(LoadBalancePolicy::FailoverOnly, &after).unwrap();
+        selector.join().unwrap();
+        assert_eq!(lun.select(&IoRequest::read(512)).unwrap().index(), 1);
     });
 }
 

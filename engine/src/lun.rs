@@ -257,8 +257,25 @@ impl<const N: usize> Lun<N> {
 
     /// The policy's own selection, for the policies without a rotation set
     /// (and for every policy while none is settled).
+    ///
+    /// No loop here: the retry after two racing sets is a call of its own,
+    /// so that the compiler does not hoist every policy's set-up out of a
+    /// retry loop and run it on every selection.
     #[inline(never)]
     fn select_by_policy(&self, io: &IoRequest, cpu: &CachePadded<CpuState>) -> Result<PathSlot, NoPath> {
+        let config = self.config.read();
+        let pick = policy::select(&Context { lun: self, config, cpu: &cpu.0 }, io);
+        if pick == policy::RETRY {
+            return self.select_again(io, cpu);
+        }
+        #[allow(clippy::cast_possible_truncation)] // < 64
+        if (pick as usize) < N { Ok(PathSlot(pick as u8)) } else { Err(NoPath) }
+    }
+
+    /// Two sets completed during a selection: pick again (rare).
+    #[cold]
+    #[inline(never)]
+    fn select_again(&self, io: &IoRequest, cpu: &CachePadded<CpuState>) -> Result<PathSlot, NoPath> {
         loop {
             let config = self.config.read();
             let pick = policy::select(&Context { lun: self, config, cpu: &cpu.0 }, io);
@@ -266,7 +283,6 @@ impl<const N: usize> Lun<N> {
                 #[allow(clippy::cast_possible_truncation)] // < 64
                 return if (pick as usize) < N { Ok(PathSlot(pick as u8)) } else { Err(NoPath) };
             }
-            // Two sets completed during this selection; pick again.
         }
     }
 
@@ -305,7 +321,13 @@ impl<const N: usize> Lun<N> {
         self.select(io).map(|slot| self.start(slot, io))
     }
 
+    /// The load of a slot taken from a usable mask (so below `N`).
+    #[inline]
     pub(crate) fn load_of(&self, slot: usize) -> Option<&PathLoad> {
+        // For a power-of-two N (every real table) the mask is a no-op on
+        // such a slot and lets the compiler drop the bounds check that a
+        // scan would otherwise pay once per candidate.
+        let slot = if N.is_power_of_two() { slot & (N - 1) } else { slot };
         self.paths.get(slot).map(|p| &*p.counters.load)
     }
 

@@ -17,16 +17,19 @@ pub(crate) struct AdaptiveLatency;
 impl Selector for AdaptiveLatency {
     const READS_CONFIG: bool = false;
 
-    #[inline]
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // one call per selection (Lun::select_by_policy), not two
     fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> Option<usize> {
         let candidates = ctx.best_tier(!0);
-        let paths = u64::from(candidates.count_ones());
+        // Counted only when an idle path needs it: a busy LUN never pays
+        // for the population count (a dozen instructions without POPCNT).
+        let paths = || u64::from(candidates.count_ones());
         let slot = least_by_key(candidates, ctx.cursor(), |s| {
             let Some(load) = ctx.load(s) else { return u64::MAX };
             let ewma = load.latency_ewma.load(Relaxed);
             let in_flight = u64::from(load.in_flight());
             if in_flight == 0 && ewma != 0 {
-                let stale_after = (ewma >> EWMA_FRACTION_BITS).saturating_mul(paths);
+                let stale_after = (ewma >> EWMA_FRACTION_BITS).saturating_mul(paths());
                 if io.now.saturating_sub(load.last_start.load(Relaxed)) > stale_after {
                     return 0; // probe it
                 }

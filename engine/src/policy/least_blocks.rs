@@ -24,7 +24,8 @@ const LBA_MASK: u64 = (1 << LBA_BITS) - 1;
 impl Selector for LeastBlocks {
     const READS_CONFIG: bool = false;
 
-    #[inline]
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // one call per selection (Lun::select_by_policy), not two
     fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> Option<usize> {
         let candidates = ctx.best_tier(!0);
         let window = ctx.lun.sequential_window();

@@ -505,25 +505,32 @@ pub(crate) fn next_in_rotation(mask: u64, start: u32) -> Option<usize> {
 /// The slot of `mask` with the smallest `key`, scanning from `start` so that
 /// ties go to the first slot at or after it (rotating ties, not "lowest
 /// index wins"). Stops early at a key of zero: nothing beats an idle path.
-#[inline]
+///
+/// Two passes (the slots from `start` up, then the ones below it) instead of
+/// one over a rotated mask: a slot is then a plain `trailing_zeros`, with no
+/// add-and-wrap per candidate.
+#[inline(always)]
+#[allow(clippy::inline_always)] // a call per selection would spill the policy's context
 pub(crate) fn least_by_key(mask: u64, start: u32, mut key: impl FnMut(usize) -> u64) -> Option<usize> {
-    let s = start & 63;
-    let mut rest = mask.rotate_right(s);
+    let from = !0u64 << (start & 63);
     let mut best = None;
     let mut best_key = u64::MAX;
-    while rest != 0 {
-        let slot = ((rest.trailing_zeros() + s) & 63) as usize;
-        rest &= rest - 1;
-        let k = key(slot);
-        if best.is_none() || k < best_key {
-            best = Some(slot);
-            best_key = k;
-            if k == 0 {
-                break;
+    for mut rest in [mask & from, mask & !from] {
+        while rest != 0 {
+            let slot = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            let k = key(slot);
+            if k < best_key {
+                best = Some(slot);
+                best_key = k;
+                if k == 0 {
+                    return best;
+                }
             }
         }
     }
-    best
+    // Every key u64::MAX (no such path): the first slot in rotation order.
+    best.or_else(|| next_in_rotation(mask, start))
 }
 
 #[cfg(test)]

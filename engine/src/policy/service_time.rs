@@ -19,7 +19,8 @@ const _: () = assert!(((1u128 << 44) + (1u128 << 32)) * MAX_WEIGHT as u128 <= u6
 impl Selector for ServiceTime {
     const READS_CONFIG: bool = true;
 
-    #[inline]
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // one call per selection (Lun::select_by_policy), not two
     fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> Option<usize> {
         let candidates = ctx.best_tier(!0);
         let start = ctx.cursor() & 63;

@@ -54,7 +54,8 @@ impl Position {
 impl Selector for WeightedRoundRobin {
     const READS_CONFIG: bool = true;
 
-    #[inline]
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // one call per selection (Lun::select_by_policy), not two
     fn select<const N: usize>(ctx: &Context<'_, N>, _io: &IoRequest) -> Option<usize> {
         let candidates = ctx.best_tier(!0);
         if candidates == 0 {
