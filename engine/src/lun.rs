@@ -1047,6 +1047,7 @@ mod tests {
     /// "select by the policy's code", for the other policies).
     #[test]
     #[cfg(not(loom))]
+    #[allow(clippy::cast_possible_truncation)] // small random numbers
     fn rotation_sets_are_what_the_policies_own_code_rotates_over() {
         const ACCESS: [AccessState; 4] = [
             AccessState::ActiveOptimized,
