@@ -288,8 +288,12 @@ impl<const N: usize> ConfigRead<'_, N> {
         self.bank.failover_pin.load(Ordering::Relaxed)
     }
 
+    /// The weight of a slot taken from a usable mask (so below `N`).
     #[inline]
     pub(crate) fn weight(&self, slot: usize) -> u32 {
+        // A no-op on such a slot for a power-of-two N that lets the
+        // compiler drop the bounds check (see `Lun::load_of`).
+        let slot = if N.is_power_of_two() { slot & (N - 1) } else { slot };
         self.bank.weights.get(slot).map_or(0, |w| w.load(Ordering::Relaxed))
     }
 

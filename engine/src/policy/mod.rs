@@ -513,7 +513,8 @@ pub(crate) fn next_in_rotation(mask: u64, start: u32) -> Option<usize> {
 #[allow(clippy::inline_always)] // a call per selection would spill the policy's context
 pub(crate) fn least_by_key(mask: u64, start: u32, mut key: impl FnMut(usize) -> u64) -> Option<usize> {
     let from = !0u64 << (start & 63);
-    let mut best = None;
+    // A plain sentinel rather than an `Option`: one compare per candidate.
+    let mut best = usize::MAX;
     let mut best_key = u64::MAX;
     for mut rest in [mask & from, mask & !from] {
         while rest != 0 {
@@ -521,16 +522,16 @@ pub(crate) fn least_by_key(mask: u64, start: u32, mut key: impl FnMut(usize) -> 
             rest &= rest - 1;
             let k = key(slot);
             if k < best_key {
-                best = Some(slot);
+                best = slot;
                 best_key = k;
                 if k == 0 {
-                    return best;
+                    return Some(slot);
                 }
             }
         }
     }
     // Every key u64::MAX (no such path): the first slot in rotation order.
-    best.or_else(|| next_in_rotation(mask, start))
+    if best < 64 { Some(best) } else { next_in_rotation(mask, start) }
 }
 
 #[cfg(test)]

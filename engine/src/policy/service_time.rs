@@ -23,37 +23,36 @@ impl Selector for ServiceTime {
     #[allow(clippy::inline_always)] // one call per selection (Lun::select_by_policy), not two
     fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> Option<usize> {
         let candidates = ctx.best_tier(!0);
-        let start = ctx.cursor() & 63;
-        let heaviest = ctx.config.heaviest_weight();
-        let extra = u64::from(io.bytes);
-        // (in flight, bytes with this I/O, weight) of a slot. Weights are
-        // validated to 1..=MAX_WEIGHT when set; `max` is for a removed
-        // path's 0.
-        let key = |slot: usize| {
-            let in_flight = ctx.load(slot).map_or(1 << 44, crate::stats::PathLoad::in_flight_bytes);
-            (in_flight, in_flight + extra, ctx.config.weight(slot).max(1))
-        };
-        let mut rest = candidates.rotate_right(start);
-        if rest == 0 {
+        if candidates == 0 {
             return None;
         }
-        let mut best = ((rest.trailing_zeros() + start) & 63) as usize;
-        rest &= rest - 1;
-        let (idle, mut best_bytes, mut best_weight) = key(best);
-        if idle != 0 || best_weight < heaviest {
+        let heaviest = u64::from(ctx.config.heaviest_weight());
+        let extra = u64::from(io.bytes);
+        // The empty best (bytes 1 / weight 0, "infinitely slow") loses to
+        // any path with a weight; weights are 1..=MAX_WEIGHT once set, 0
+        // only for a path that arrived during this read.
+        let (mut best, mut best_bytes, mut best_weight) = (None, 1u64, 0u64);
+        // Two passes from this CPU's cursor, so ties take turns (see
+        // `least_by_key`).
+        let from = !0u64 << (ctx.cursor() & 63);
+        'scan: for mut rest in [candidates & from, candidates & !from] {
             while rest != 0 {
-                let slot = ((rest.trailing_zeros() + start) & 63) as usize;
+                let slot = rest.trailing_zeros() as usize;
                 rest &= rest - 1;
-                let (in_flight, bytes, weight) = key(slot);
+                let in_flight = ctx.load(slot).map_or(1 << 44, crate::stats::PathLoad::in_flight_bytes);
+                let weight = u64::from(ctx.config.weight(slot));
+                let bytes = in_flight + extra;
                 // bytes / weight < best_bytes / best_weight, in 64 bits (see above).
-                if bytes.wrapping_mul(u64::from(best_weight)) < best_bytes.wrapping_mul(u64::from(weight)) {
-                    (best, best_bytes, best_weight) = (slot, bytes, weight);
+                if bytes.wrapping_mul(best_weight) < best_bytes.wrapping_mul(weight) {
+                    (best, best_bytes, best_weight) = (Some(slot), bytes, weight);
                     if in_flight == 0 && weight >= heaviest {
-                        break;
+                        break 'scan;
                     }
                 }
             }
         }
+        // Only weightless candidates (a race with an arrival): rotate.
+        let best = best.or_else(|| super::next_in_rotation(candidates, ctx.cursor()))?;
         ctx.advance_past(best);
         Some(best)
     }
