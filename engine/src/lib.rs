@@ -66,7 +66,7 @@ mod loom_models;
 pub use error::{Error, HResult, Invalid};
 pub use failback::{FailbackMode, FlapDamping, LunSettings, Reinstatement};
 pub use io::{IoOutcome, IoRequest, IoTicket, NoPath, Tick};
-pub use lun::{CPU_SLOTS, DEFAULT_PATHS, DEFAULT_WEIGHT, Lun, PendingSet, PolicySnapshot};
+pub use lun::{CPU_SLOTS, DEFAULT_PATHS, DEFAULT_WEIGHT, Lun, PendingSet, PolicySnapshot, STRIPES};
 pub use path::{AccessState, Health, PathFlags, PathId, PathInfo, PathPolicy, PathSlot, TIER_COUNT, Tier};
 pub use policy::{LoadBalancePolicy, MAX_WEIGHT, SupportedPolicies, UnknownPolicyName, VendorPolicy};
 pub use stats::PathStatistics;

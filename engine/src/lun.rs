@@ -26,7 +26,7 @@ use crate::failback::{FailbackMode, LunSettings, Reinstatement};
 use crate::io::{IoOutcome, IoRequest, IoTicket, NoPath, Tick};
 use crate::path::{AccessState, Health, PathFlags, PathId, PathInfo, PathPolicy, PathSlot, TIER_COUNT};
 use crate::policy::{self, Context, LoadBalancePolicy, SupportedPolicies};
-use crate::stats::{PathCounters, PathLoad, PathStatistics};
+use crate::stats::{Counters, PathStatistics, Reading};
 use crate::sync::{
     AtomicBool, AtomicU8, AtomicU32, AtomicU64, CachePadded, ControlLock, Gate, GatePass,
     Ordering::{Acquire, Relaxed, Release},
@@ -37,6 +37,20 @@ pub const DEFAULT_PATHS: usize = 32;
 
 /// Per-CPU policy state slots; CPU numbers are taken modulo this.
 pub const CPU_SLOTS: usize = 64;
+
+/// Statistics stripes per path; an I/O counts in the stripe of its CPU
+/// number modulo this. CPUs in different stripes write no common cache line
+/// under the rotation policies. Each stripe costs 320 bytes per path (10 KB
+/// for a `Lun<32>`): four stripes keep a LUN table modest and make two to
+/// four CPUs independent; more CPUs share stripes (a quarter of the
+/// contention of one shared counter each).
+pub const STRIPES: usize = 4;
+
+/// Counter blocks per slot: one per stripe and the shared one.
+const BLOCKS: usize = STRIPES + 1;
+/// The index of a slot's shared block in its row (and in an I/O ticket).
+#[allow(clippy::cast_possible_truncation)] // 4
+pub(crate) const SHARED_BLOCK: u8 = STRIPES as u8;
 
 /// Weight a path gets when it arrives.
 pub const DEFAULT_WEIGHT: u32 = 1;
@@ -70,7 +84,6 @@ struct PathEntry {
     path_id: AtomicU64,
     access: AtomicU8,
     health: AtomicU8,
-    counters: PathCounters,
     /// Flap damping, written under the control lock. 0 = never failed.
     last_failure: AtomicU64,
     failures: AtomicU32,
@@ -85,7 +98,6 @@ impl PathEntry {
                 path_id: AtomicU64::new(0),
                 access: AtomicU8::new(AccessState::Unavailable as u8),
                 health: AtomicU8::new(Health::Removed as u8),
-                counters: PathCounters::new(),
                 last_failure: AtomicU64::new(0),
                 failures: AtomicU32::new(0),
                 held_until: AtomicU64::new(0),
@@ -137,6 +149,14 @@ pub struct Lun<const N: usize = DEFAULT_PATHS> {
     rotation: CachePadded<AtomicU64>,
     config: PolicyConfig<N>,
     paths: [PathEntry; N],
+    /// Counters by slot: the slot's block in each CPU stripe, then its
+    /// shared block (index [`SHARED_BLOCK`]), which the load-aware policies
+    /// read. One row per slot, so that finding any block of an I/O is
+    /// arithmetic, not a branch.
+    counters: [[Counters; BLOCKS]; N],
+    /// The rotation set was nonzero at the last settle: the stripes hold
+    /// the current latency EWMAs (see `settle`).
+    striped: AtomicBool,
     cpus: [CachePadded<CpuState>; CPU_SLOTS],
     /// Failover only's active path: `generation << 8 | (slot + 1)`, where
     /// slot + 1 is 0 for none and `generation` is the configuration it was
@@ -197,6 +217,8 @@ impl<const N: usize> Lun<N> {
                 rotation: CachePadded(AtomicU64::new(0)),
                 config: PolicyConfig::empty(policy),
                 paths: atomic_array![PathEntry::new(); N],
+                counters: atomic_array![atomic_array![Counters::new(); BLOCKS]; N],
+                striped: AtomicBool::new(false),
                 cpus: atomic_array![CachePadded(CpuState::new()); CPU_SLOTS],
                 failover_current: AtomicU64::new(0),
                 stream: AtomicU64::new(0),
@@ -293,12 +315,19 @@ impl<const N: usize> Lun<N> {
     }
 
     /// Counts an I/O as in flight on `slot` (the DSM's `SetCompletion`).
+    ///
+    /// Under a rotation policy it counts in this CPU's stripe, which no
+    /// other stripe's CPU writes; under a load-aware policy on the path's
+    /// shared line, which those policies read. The ticket records which.
     #[inline]
     pub fn start(&self, slot: PathSlot, io: &IoRequest) -> IoTicket {
-        if let Some(path) = self.paths.get(slot.index()) {
-            path.counters.start(io.bytes, io.now);
+        #[allow(clippy::cast_possible_truncation)] // < STRIPES
+        let stripe = (io.cpu as usize % STRIPES) as u8;
+        let block = if self.rotation.load(Relaxed) != 0 { stripe } else { SHARED_BLOCK };
+        if let Some(counters) = self.block(slot.index(), block) {
+            counters.start(io.bytes, io.now);
         }
-        IoTicket { slot, write: io.write, bytes: io.bytes, started: io.now }
+        IoTicket { slot, write: io.write, block, bytes: io.bytes, started: io.now }
     }
 
     /// Ends an I/O: takes back exactly what `start` counted and records the
@@ -306,10 +335,43 @@ impl<const N: usize> Lun<N> {
     #[inline]
     #[allow(clippy::needless_pass_by_value)] // consuming the ticket is the point
     pub fn complete(&self, ticket: IoTicket, now: Tick, outcome: IoOutcome) {
-        if let Some(path) = self.paths.get(ticket.slot.index()) {
+        if let Some(counters) = self.block(ticket.slot.index(), ticket.block) {
             let latency = now.saturating_sub(ticket.started);
-            path.counters.complete(ticket.write, ticket.bytes, latency, outcome == IoOutcome::Success);
+            counters.complete(ticket.write, ticket.bytes, latency, outcome == IoOutcome::Success);
         }
+    }
+
+    /// A slot's counters block: a stripe's, or the shared one.
+    #[inline]
+    fn block(&self, slot: usize, block: u8) -> Option<&Counters> {
+        self.counters.get(slot).and_then(|row| row.get(usize::from(block)))
+    }
+
+    /// A slot's blocks in the CPU stripes.
+    fn stripes(&self, slot: usize) -> impl Iterator<Item = &Counters> + Clone {
+        self.counters.get(slot).into_iter().flat_map(|row| row.iter().take(STRIPES))
+    }
+
+    /// Requests in flight on a slot: its shared line and every stripe.
+    fn slot_in_flight(&self, slot: usize) -> u32 {
+        self.counters.get(slot).into_iter().flatten().fold(0, |n, block| n.wrapping_add(block.in_flight()))
+    }
+
+    /// Zeroes every counter of a slot (nothing in flight on it).
+    fn reset_counters(&self, slot: usize) {
+        for block in self.counters.get(slot).into_iter().flatten() {
+            block.reset();
+        }
+    }
+
+    /// One slot's statistics, summed over its shared line and stripes.
+    fn read_statistics(&self, slot: usize) -> Option<PathStatistics> {
+        let mut reading = Reading::new(self.striped.load(Relaxed));
+        reading.add_shared(self.block(slot, SHARED_BLOCK)?);
+        for stripe in self.stripes(slot) {
+            reading.add_stripe(stripe);
+        }
+        Some(reading.finish())
     }
 
     /// [`select`](Self::select) then [`start`](Self::start).
@@ -323,12 +385,12 @@ impl<const N: usize> Lun<N> {
 
     /// The load of a slot taken from a usable mask (so below `N`).
     #[inline]
-    pub(crate) fn load_of(&self, slot: usize) -> Option<&PathLoad> {
+    pub(crate) fn load_of(&self, slot: usize) -> Option<&Counters> {
         // For a power-of-two N (every real table) the mask is a no-op on
         // such a slot and lets the compiler drop the bounds check that a
         // scan would otherwise pay once per candidate.
         let slot = if N.is_power_of_two() { slot & (N - 1) } else { slot };
-        self.paths.get(slot).map(|p| &*p.counters.load)
+        self.block(slot, SHARED_BLOCK)
     }
 
     pub(crate) fn sequential_window(&self) -> u32 {
@@ -361,10 +423,10 @@ impl<const N: usize> Lun<N> {
             .paths
             .iter()
             .enumerate()
-            .position(|(slot, p)| table.present & bit(slot) == 0 && p.counters.load.in_flight() == 0);
+            .position(|(slot, _)| table.present & bit(slot) == 0 && self.slot_in_flight(slot) == 0);
         let slot = free.ok_or(Error::OutOfMemory)?;
         let entry = self.paths.get(slot).ok_or(Error::OutOfMemory)?;
-        entry.counters.reset();
+        self.reset_counters(slot);
         entry.source_id.store(id.source_id, Relaxed);
         entry.path_id.store(id.path_id, Relaxed);
         entry.access.store(access.alua(), Relaxed);
@@ -566,8 +628,10 @@ impl<const N: usize> Lun<N> {
         if self.in_flight() != 0 {
             return Err(Error::AnotherCallInProgress);
         }
+        for slot in 0..N {
+            self.reset_counters(slot);
+        }
         for entry in &self.paths {
-            entry.counters.reset();
             entry.source_id.store(0, Relaxed);
             entry.path_id.store(0, Relaxed);
             entry.access.store(AccessState::Unavailable as u8, Relaxed);
@@ -713,6 +777,37 @@ impl<const N: usize> Lun<N> {
             policy::rotation_set(&policy::Settled { usable, table: &table, failover })
         };
         self.rotation.store(set, Release);
+        self.hand_over_latency(policy::is_rotation(self.config.current().policy));
+    }
+
+    /// Where the current latency EWMAs live follows the policy class (see
+    /// `stats.rs`): the stripes under a rotation policy, the shared line
+    /// under a load-aware one. On a change of class (under the control
+    /// lock) the estimate moves with it: into the shared line as the mean
+    /// of the stripes' (adaptive latency starts from what round robin
+    /// measured), and the stripes start afresh either way.
+    fn hand_over_latency(&self, to_stripes: bool) {
+        if self.striped.load(Relaxed) == to_stripes {
+            return;
+        }
+        for slot in 0..N {
+            let stripes = self.stripes(slot);
+            if !to_stripes {
+                let (sum, count) = stripes
+                    .clone()
+                    .map(|s| s.latency_ewma.load(Relaxed))
+                    .filter(|&e| e != 0)
+                    .fold((0u128, 0u128), |(sum, n), e| (sum + u128::from(e), n + 1));
+                if let (Some(shared), Some(mean)) = (self.block(slot, SHARED_BLOCK), sum.checked_div(count)) {
+                    #[allow(clippy::cast_possible_truncation)] // a mean of u64 values
+                    shared.latency_ewma.store(mean as u64, Relaxed);
+                }
+            }
+            for stripe in stripes {
+                stripe.latency_ewma.store(0, Relaxed);
+            }
+        }
+        self.striped.store(to_stripes, Relaxed);
     }
 
     /// Re-decides failover's active path after a control change (under the
@@ -944,7 +1039,7 @@ impl<const N: usize> Lun<N> {
                 health: entry.health(),
                 flags,
                 weight: table.weights.get(s).copied().unwrap_or(0),
-                in_flight: entry.counters.load.in_flight(),
+                in_flight: self.slot_in_flight(s),
                 usable: usable & bit(s) != 0,
                 held_down_until: (held != 0 && entry.health() != Health::Healthy).then_some(held),
             });
@@ -955,20 +1050,20 @@ impl<const N: usize> Lun<N> {
     /// Statistics of one path, read without stopping I/O.
     #[must_use]
     pub fn statistics(&self, slot: PathSlot) -> Option<PathStatistics> {
-        self.entry(slot).ok().map(|(e, _)| e.counters.snapshot())
+        self.entry(slot).ok().and_then(|(_, s)| self.read_statistics(s))
     }
 
     /// Statistics of a slot whatever it holds (also a removed path that is
     /// still draining I/O).
     #[must_use]
     pub fn slot_statistics(&self, slot: PathSlot) -> Option<PathStatistics> {
-        self.paths.get(slot.index()).map(|e| e.counters.snapshot())
+        self.read_statistics(slot.index())
     }
 
     /// Requests in flight over all slots, removed paths included.
     #[must_use]
     pub fn in_flight(&self) -> u64 {
-        self.paths.iter().map(|p| u64::from(p.counters.load.in_flight())).sum()
+        (0..N).map(|slot| u64::from(self.slot_in_flight(slot))).sum()
     }
 
     /// Number of usable paths.

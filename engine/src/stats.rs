@@ -1,13 +1,26 @@
 //! Per-path load and statistics counters.
 //!
-//! Everything here is an atomic updated with `Relaxed` ordering: the counts
-//! are read while I/O runs and need no ordering with anything else. The
-//! latency EWMA is a racy load-modify-store on purpose: losing one sample
-//! under contention is harmless for an estimate and avoids a CAS loop on
-//! every completion.
+//! Two kinds of storage, so that the policies that do not look at load
+//! write no cache line another CPU writes:
+//!
+//! * a path's shared block: I/O under the load-aware policies (least queue
+//!   depth, least blocks, the vendor policies) counts here, because they
+//!   read every path's requests and bytes in flight, latency EWMA and last
+//!   start on every selection;
+//! * the path's block in each CPU stripe (the I/O's processor modulo
+//!   `STRIPES`): I/O under the rotation policies (failover only, round
+//!   robin, round robin with subset, weighted paths), which read no load,
+//!   counts in its CPU's stripe. Two CPUs in different stripes then write
+//!   no common cache line at all.
+//!
+//! Both are a [`Counters`] block; a [`Reading`] sums them. Everything is an atomic updated with `Relaxed`
+//! ordering: the counts are read while I/O runs and need no ordering with
+//! anything else. The latency EWMA is a racy load-modify-store on purpose:
+//! losing one sample under contention is harmless for an estimate and
+//! avoids a CAS loop on every completion.
 
 use crate::Tick;
-use crate::sync::{AtomicU64, CachePadded, Ordering::Relaxed};
+use crate::sync::{AtomicU64, Ordering::Relaxed};
 
 /// Buckets of the latency histogram: bucket 0 holds latency 0, bucket `k`
 /// (1..=30) holds `[2^(k-1), 2^k)` ticks, the last bucket everything longer.
@@ -75,32 +88,56 @@ pub(crate) const fn ewma_step(old: u64, latency: Tick) -> u64 {
     old.wrapping_add(step)
 }
 
-/// Load of a path that the policies read on every selection: one cache line.
-#[derive(Debug, Default)]
-pub(crate) struct PathLoad {
+/// One block of a path's counters: the path's shared block, or its block
+/// in one CPU stripe (see the module documentation). Line-aligned, and the
+/// load the policies read (in flight, EWMA, last start) is in its first
+/// line.
+#[derive(Debug)]
+#[repr(align(64))]
+pub(crate) struct Counters {
     /// Requests in flight (high 20 bits) and bytes in flight (low 44 bits)
     /// in one word: one atomic add per start and one subtract per
     /// completion, and one load gives a policy both.
     pub(crate) word: AtomicU64,
     /// Latency EWMA in 1/16 ticks; 0 until the first completion.
     pub(crate) latency_ewma: AtomicU64,
-    /// Tick of the last start on this path (adaptive latency's probing).
+    /// Tick of the last start (adaptive latency's probing).
     pub(crate) last_start: AtomicU64,
+    /// Successful writes; successful reads are the histogram's total minus
+    /// these, which saves an add per read.
+    writes: AtomicU64,
+    errors: AtomicU64,
+    /// Bytes read, bytes written.
+    bytes: [AtomicU64; 2],
+    histogram: [AtomicU64; HISTOGRAM_BUCKETS],
 }
 
-impl PathLoad {
+impl Default for Counters {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Counters {
     loom_const_fn! {
+        /// All zero; `const` so that a LUN can be built in a `static`.
         pub(crate) const fn new() -> Self {
-            Self { word: AtomicU64::new(0), latency_ewma: AtomicU64::new(0), last_start: AtomicU64::new(0) }
+            Self {
+                word: AtomicU64::new(0),
+                latency_ewma: AtomicU64::new(0),
+                last_start: AtomicU64::new(0),
+                writes: AtomicU64::new(0),
+                errors: AtomicU64::new(0),
+                bytes: [AtomicU64::new(0), AtomicU64::new(0)],
+                histogram: atomic_array![AtomicU64::new(0); HISTOGRAM_BUCKETS],
+            }
         }
     }
 
     /// Requests in flight.
     #[inline]
     pub(crate) fn in_flight(&self) -> u32 {
-        #[allow(clippy::cast_possible_truncation)] // 20 bits
-        let n = (self.word.load(Relaxed) >> BYTES_BITS) as u32;
-        n
+        in_flight_count(self.word.load(Relaxed))
     }
 
     /// Bytes in flight.
@@ -108,112 +145,117 @@ impl PathLoad {
     pub(crate) fn in_flight_bytes(&self) -> u64 {
         self.word.load(Relaxed) & BYTES_MASK
     }
-}
 
-/// Cumulative statistics of a path.
-///
-/// Everything a completion writes is indexed by its direction instead of
-/// branched on: bytes and histogram are kept per direction, and the
-/// request counts are the histograms' totals. A successful completion is
-/// then three atomic adds (bytes, histogram bucket, in-flight word) and one
-/// store (EWMA), with no branch but the outcome's.
-#[derive(Debug)]
-pub(crate) struct PathCounters {
-    pub(crate) load: CachePadded<PathLoad>,
-    bytes: [AtomicU64; 2],
-    errors: AtomicU64,
-    /// `[direction][bucket]`, flattened: reads first, then writes.
-    histogram: [AtomicU64; 2 * HISTOGRAM_BUCKETS],
-}
-
-impl Default for PathCounters {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl PathCounters {
-    loom_const_fn! {
-        /// All zero; `const` so that a LUN can be built in a `static`.
-        pub(crate) const fn new() -> Self {
-            Self {
-                load: CachePadded(PathLoad::new()),
-                bytes: [AtomicU64::new(0), AtomicU64::new(0)],
-                errors: AtomicU64::new(0),
-                histogram: atomic_array![AtomicU64::new(0); 2 * HISTOGRAM_BUCKETS],
-            }
-        }
-    }
-
+    /// Counts an I/O in flight.
     #[inline]
     pub(crate) fn start(&self, bytes: u32, now: Tick) {
-        let load = &self.load;
-        load.word.fetch_add(load_delta(bytes), Relaxed);
-        load.last_start.store(now, Relaxed);
+        self.word.fetch_add(load_delta(bytes), Relaxed);
+        self.last_start.store(now, Relaxed);
     }
 
+    /// Takes back what [`start`](Self::start) counted and records the
+    /// outcome: errors, or bytes, the latency histogram and the EWMA.
     #[inline]
     pub(crate) fn complete(&self, write: bool, bytes: u32, latency: Tick, ok: bool) {
-        let load = &self.load;
-        load.word.fetch_sub(load_delta(bytes), Relaxed);
+        self.word.fetch_sub(load_delta(bytes), Relaxed);
         if !ok {
             self.errors.fetch_add(1, Relaxed);
             return;
         }
-        let direction = usize::from(write);
-        if let Some(total) = self.bytes.get(direction) {
+        if let Some(total) = self.bytes.get(usize::from(write)) {
             total.fetch_add(u64::from(bytes), Relaxed);
         }
-        if let Some(bucket) = self.histogram.get(direction * HISTOGRAM_BUCKETS + histogram_bucket(latency)) {
+        if write {
+            self.writes.fetch_add(1, Relaxed);
+        }
+        if let Some(bucket) = self.histogram.get(histogram_bucket(latency)) {
             bucket.fetch_add(1, Relaxed);
         }
-        // A racy load and store, not a CAS loop: two completions on one
-        // path at the same instant may lose one sample, which an estimate
-        // can afford.
-        let ewma = ewma_step(load.latency_ewma.load(Relaxed), latency);
-        load.latency_ewma.store(ewma, Relaxed);
+        // A racy load and store, not a CAS loop: two completions at the
+        // same instant may lose one sample, which an estimate can afford.
+        let ewma = ewma_step(self.latency_ewma.load(Relaxed), latency);
+        self.latency_ewma.store(ewma, Relaxed);
     }
 
     /// Clears everything; only for a slot with nothing in flight.
     pub(crate) fn reset(&self) {
-        let load = &self.load;
-        load.word.store(0, Relaxed);
-        load.latency_ewma.store(0, Relaxed);
-        load.last_start.store(0, Relaxed);
-        for c in self.bytes.iter().chain([&self.errors]).chain(&self.histogram) {
+        let all = [&self.word, &self.latency_ewma, &self.last_start, &self.writes, &self.errors];
+        for c in all.into_iter().chain(&self.bytes).chain(&self.histogram) {
             c.store(0, Relaxed);
         }
     }
+}
 
-    pub(crate) fn snapshot(&self) -> PathStatistics {
-        let load = &self.load;
-        let mut histogram = [0; HISTOGRAM_BUCKETS];
-        let mut by_direction = [0u64; 2];
-        for (i, b) in self.histogram.iter().enumerate() {
-            let n = b.load(Relaxed);
-            if let Some(out) = histogram.get_mut(i % HISTOGRAM_BUCKETS) {
-                *out += n;
-            }
-            if let Some(total) = by_direction.get_mut(i / HISTOGRAM_BUCKETS) {
-                *total += n;
-            }
-        }
-        let [reads, writes] = by_direction;
-        let [bytes_read, bytes_written] = self.bytes.each_ref().map(|b| b.load(Relaxed));
-        let word = load.word.load(Relaxed);
-        PathStatistics {
-            reads,
-            writes,
-            bytes_read,
-            bytes_written,
-            errors: self.errors.load(Relaxed),
-            #[allow(clippy::cast_possible_truncation)] // 20 bits
-            in_flight: (word >> BYTES_BITS) as u32,
-            in_flight_bytes: word & BYTES_MASK,
-            latency_ewma: load.latency_ewma.load(Relaxed) >> EWMA_FRACTION_BITS,
-            histogram,
+/// Sums one path's shared block and stripes into a [`PathStatistics`].
+pub(crate) struct Reading {
+    out: PathStatistics,
+    striped: bool,
+    shared_ewma: u64,
+    stripe_ewma_sum: u128,
+    stripe_ewmas: u32,
+}
+
+impl Reading {
+    /// An empty reading. `striped`: a rotation policy is in force, so the
+    /// stripes hold the current EWMAs (otherwise the shared block does;
+    /// see `Lun::hand_over_latency`).
+    pub(crate) fn new(striped: bool) -> Self {
+        Self { out: PathStatistics::default(), striped, shared_ewma: 0, stripe_ewma_sum: 0, stripe_ewmas: 0 }
+    }
+
+    /// Adds the path's shared block.
+    pub(crate) fn add_shared(&mut self, block: &Counters) {
+        self.add(block);
+        self.shared_ewma = block.latency_ewma.load(Relaxed);
+    }
+
+    /// Adds one of the path's stripes.
+    pub(crate) fn add_stripe(&mut self, block: &Counters) {
+        self.add(block);
+        let ewma = block.latency_ewma.load(Relaxed);
+        if ewma != 0 {
+            self.stripe_ewma_sum += u128::from(ewma);
+            self.stripe_ewmas += 1;
         }
     }
+
+    fn add(&mut self, block: &Counters) {
+        let out = &mut self.out;
+        let word = block.word.load(Relaxed);
+        out.in_flight = out.in_flight.wrapping_add(in_flight_count(word));
+        out.in_flight_bytes = out.in_flight_bytes.wrapping_add(word & BYTES_MASK);
+        for (total, bucket) in out.histogram.iter_mut().zip(&block.histogram) {
+            *total += bucket.load(Relaxed);
+        }
+        out.writes += block.writes.load(Relaxed);
+        out.errors += block.errors.load(Relaxed);
+        let [read, written] = block.bytes.each_ref().map(|b| b.load(Relaxed));
+        out.bytes_read += read;
+        out.bytes_written += written;
+    }
+
+    /// The statistics. The EWMA is the mean of the stripes' EWMAs that
+    /// have a sample under a rotation policy, the shared one otherwise;
+    /// either falls back to the other until it has a sample.
+    pub(crate) fn finish(self) -> PathStatistics {
+        let mut out = self.out;
+        // A write counted in the histogram but not yet in `writes` (or
+        // the reverse) is a read or write "in between" for one snapshot.
+        out.reads = out.histogram.iter().sum::<u64>().saturating_sub(out.writes);
+        #[allow(clippy::cast_possible_truncation)] // a mean of u64 values
+        let stripes =
+            (self.stripe_ewmas != 0).then(|| (self.stripe_ewma_sum / u128::from(self.stripe_ewmas)) as u64);
+        let shared = (self.shared_ewma != 0).then_some(self.shared_ewma);
+        let ewma = if self.striped { stripes.or(shared) } else { shared.or(stripes) };
+        out.latency_ewma = ewma.unwrap_or(0) >> EWMA_FRACTION_BITS;
+        out
+    }
+}
+
+fn in_flight_count(word: u64) -> u32 {
+    #[allow(clippy::cast_possible_truncation)] // 20 bits
+    let n = (word >> BYTES_BITS) as u32;
+    n
 }
 
 /// A snapshot of one path's statistics, read without stopping I/O.
@@ -253,17 +295,22 @@ mod tests {
 
     #[test]
     fn ewma_converges_to_a_constant_latency() {
-        let c = PathCounters::default();
+        let block = Counters::new();
+        let read = |block: &Counters| {
+            let mut r = Reading::new(false);
+            r.add_shared(block);
+            r.finish()
+        };
         for _ in 0..200 {
-            c.start(512, 0);
-            c.complete(false, 512, 1000, true);
+            block.start(512, 0);
+            block.complete(false, 512, 1000, true);
         }
-        assert_eq!(c.snapshot().latency_ewma, 1000);
+        assert_eq!(read(&block).latency_ewma, 1000);
         for _ in 0..200 {
-            c.start(512, 0);
-            c.complete(false, 512, 10, true);
+            block.start(512, 0);
+            block.complete(false, 512, 10, true);
         }
-        let ewma = c.snapshot().latency_ewma;
+        let ewma = read(&block).latency_ewma;
         assert!((10..=12).contains(&ewma), "{ewma}");
     }
 
@@ -293,21 +340,35 @@ mod tests {
 
     #[test]
     fn histogram_and_counts_follow_completions() {
-        let c = PathCounters::default();
-        c.start(4096, 0);
-        c.start(512, 0);
-        c.start(100, 0);
-        assert_eq!(c.snapshot().in_flight, 3);
-        assert_eq!(c.snapshot().in_flight_bytes, 4708);
-        c.complete(true, 4096, 5, true);
-        c.complete(false, 512, 0, true);
-        c.complete(false, 100, 9, false);
-        let s = c.snapshot();
+        // One I/O on the shared block, two in stripes: a reading sums all.
+        let shared = Counters::new();
+        let stripes = [Counters::new(), Counters::new()];
+        let read = |striped| {
+            let mut r = Reading::new(striped);
+            r.add_shared(&shared);
+            for stripe in &stripes {
+                r.add_stripe(stripe);
+            }
+            r.finish()
+        };
+        shared.start(4096, 0);
+        stripes[0].start(512, 0);
+        stripes[1].start(100, 0);
+        assert_eq!(read(false).in_flight, 3);
+        assert_eq!(read(true).in_flight_bytes, 4708);
+        shared.complete(true, 4096, 5, true);
+        stripes[0].complete(false, 512, 0, true);
+        stripes[1].complete(false, 100, 9, false);
+        let s = read(false);
         assert_eq!((s.reads, s.writes, s.errors), (1, 1, 1));
         assert_eq!((s.bytes_read, s.bytes_written), (512, 4096));
         assert_eq!((s.in_flight, s.in_flight_bytes), (0, 0));
         assert_eq!(s.histogram[0], 1);
         assert_eq!(s.histogram[3], 1);
         assert_eq!(s.histogram.iter().sum::<u64>(), 2, "errors carry no latency sample");
+        // The EWMA: the shared block's when not striped, the stripes' mean
+        // (of those with a sample) when striped.
+        assert_eq!(s.latency_ewma, 5);
+        assert_eq!(read(true).latency_ewma, 0, "stripe 0 saw latency 0, stripe 1 only an error");
     }
 }

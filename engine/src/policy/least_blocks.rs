@@ -11,7 +11,7 @@
 use super::{Context, Selector, least_by_key};
 use crate::IoRequest;
 use crate::lun::bit;
-use crate::stats::PathLoad;
+use crate::stats::Counters;
 use crate::sync::Ordering::Relaxed;
 
 pub(crate) struct LeastBlocks;
@@ -44,7 +44,7 @@ impl Selector for LeastBlocks {
             }
         }
         let slot = least_by_key(candidates, ctx.cursor(), |s| {
-            ctx.load(s).map_or(u64::MAX, PathLoad::in_flight_bytes)
+            ctx.load(s).map_or(u64::MAX, Counters::in_flight_bytes)
         })?;
         ctx.advance_past(slot);
         if tracked {

@@ -28,7 +28,7 @@ use crate::config::{AdminTable, ConfigRead};
 use crate::error::{Error, Invalid};
 use crate::lun::{CpuState, Lun};
 use crate::path::TIER_COUNT;
-use crate::stats::PathLoad;
+use crate::stats::Counters;
 use crate::sync::Ordering::Relaxed;
 
 /// A LUN's load-balance policy, numbered as `VDS_LOADBALANCE_POLICY_ENUM`.
@@ -356,7 +356,7 @@ impl<const N: usize> Context<'_, N> {
 
     /// The load counters of a slot.
     #[inline]
-    pub(crate) fn load(&self, slot: usize) -> Option<&PathLoad> {
+    pub(crate) fn load(&self, slot: usize) -> Option<&Counters> {
         self.lun.load_of(slot)
     }
 
@@ -421,6 +421,18 @@ pub(crate) trait Selector {
     fn rotation_set<const N: usize>(_state: &Settled<'_, N>) -> u64 {
         0
     }
+}
+
+/// `true` for the policies that have a rotation set when a path is usable
+/// (and whose I/O therefore counts in the CPU stripes, see `stats.rs`).
+pub(crate) const fn is_rotation(policy: LoadBalancePolicy) -> bool {
+    matches!(
+        policy,
+        LoadBalancePolicy::FailoverOnly
+            | LoadBalancePolicy::RoundRobin
+            | LoadBalancePolicy::RoundRobinWithSubset
+            | LoadBalancePolicy::WeightedPaths
+    )
 }
 
 /// The rotation set of the policy in `state` ([`Selector::rotation_set`]).

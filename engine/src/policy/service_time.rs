@@ -39,7 +39,7 @@ impl Selector for ServiceTime {
             while rest != 0 {
                 let slot = rest.trailing_zeros() as usize;
                 rest &= rest - 1;
-                let in_flight = ctx.load(slot).map_or(1 << 44, crate::stats::PathLoad::in_flight_bytes);
+                let in_flight = ctx.load(slot).map_or(1 << 44, crate::stats::Counters::in_flight_bytes);
                 let weight = u64::from(ctx.config.weight(slot));
                 let bytes = in_flight + extra;
                 // bytes / weight < best_bytes / best_weight, in 64 bits (see above).
