@@ -25,7 +25,7 @@ use crate::error::{Error, Invalid};
 use crate::failback::{FailbackMode, LunSettings, Reinstatement};
 use crate::io::{IoOutcome, IoRequest, IoTicket, NoPath, Tick};
 use crate::path::{AccessState, Health, PathFlags, PathId, PathInfo, PathPolicy, PathSlot, TIER_COUNT};
-use crate::policy::{self, Context, LoadBalancePolicy, SupportedPolicies};
+use crate::policy::{self, LoadBalancePolicy, SupportedPolicies};
 use crate::stats::{Counters, PathStatistics, Reading};
 use crate::sync::{
     AtomicBool, AtomicU8, AtomicU32, AtomicU64, CachePadded, ControlLock, Gate, GatePass,
@@ -278,32 +278,22 @@ impl<const N: usize> Lun<N> {
     }
 
     /// The policy's own selection, for the policies without a rotation set
-    /// (and for every policy while none is settled).
-    ///
-    /// No loop here: the retry after two racing sets is a call of its own,
-    /// so that the compiler does not hoist every policy's set-up out of a
-    /// retry loop and run it on every selection.
+    /// (and for every policy while none is settled): one jump to the
+    /// policy's function (see `policy::select`).
     #[inline(never)]
     fn select_by_policy(&self, io: &IoRequest, cpu: &CachePadded<CpuState>) -> Result<PathSlot, NoPath> {
-        let config = self.config.read();
-        let pick = policy::select(&Context { lun: self, config, cpu: &cpu.0 }, io);
-        if pick == policy::RETRY {
-            return self.select_again(io, cpu);
-        }
-        #[allow(clippy::cast_possible_truncation)] // < 64
-        if (pick as usize) < N { Ok(PathSlot(pick as u8)) } else { Err(NoPath) }
+        policy::select(self, self.config.read(), &cpu.0, io)
     }
 
-    /// Two sets completed during a selection: pick again (rare).
+    /// Two sets completed during a selection that reads the configuration:
+    /// pick again on fresh reads until one holds (rare). A loop, never a
+    /// recursion: a busy writer cannot grow the stack.
     #[cold]
     #[inline(never)]
-    fn select_again(&self, io: &IoRequest, cpu: &CachePadded<CpuState>) -> Result<PathSlot, NoPath> {
+    pub(crate) fn select_again(&self, io: &IoRequest, cpu: &CpuState) -> Result<PathSlot, NoPath> {
         loop {
-            let config = self.config.read();
-            let pick = policy::select(&Context { lun: self, config, cpu: &cpu.0 }, io);
-            if pick != policy::RETRY {
-                #[allow(clippy::cast_possible_truncation)] // < 64
-                return if (pick as usize) < N { Ok(PathSlot(pick as u8)) } else { Err(NoPath) };
+            if let Some(pick) = policy::select_once(self, self.config.read(), cpu, io) {
+                return pick;
             }
         }
     }

@@ -23,13 +23,13 @@ mod weighted_round_robin;
 
 use bitflags::bitflags;
 
-use crate::IoRequest;
 use crate::config::{AdminTable, ConfigRead};
 use crate::error::{Error, Invalid};
 use crate::lun::{CpuState, Lun};
 use crate::path::TIER_COUNT;
 use crate::stats::Counters;
 use crate::sync::Ordering::Relaxed;
+use crate::{IoRequest, NoPath, PathSlot};
 
 /// A LUN's load-balance policy, numbered as `VDS_LOADBALANCE_POLICY_ENUM`.
 ///
@@ -461,44 +461,93 @@ pub(crate) fn rotate(set: u64, cpu: &CpuState) -> usize {
     slot
 }
 
-/// [`select`]'s answer when no path is usable.
-pub(crate) const NONE: u32 = 64;
-/// [`select`]'s answer when the configuration changed under the selection
-/// (two policy sets completed during it): select again.
-pub(crate) const RETRY: u32 = 65;
-
-/// Dispatches to the policy in force for this read of the configuration.
-/// Returns the slot picked, [`NONE`] or [`RETRY`] in one register: a policy
-/// that reads the configuration bank beyond the policy word has its read
-/// confirmed against the seqlock here ([`Selector::READS_CONFIG`]).
+/// The policy in force for this read of the configuration picks a path;
+/// a policy that reads the configuration bank beyond the policy word has
+/// its read confirmed against the seqlock ([`Selector::READS_CONFIG`]), and
+/// selects again through [`Lun::select_again`] if two sets raced it.
+///
+/// Each policy runs in a function of its own, called in tail position: the
+/// dispatch itself needs no registers saved, and a policy's prologue saves
+/// only what that policy uses (one function for all of them would save
+/// every callee-saved register for the busiest one).
 #[inline(always)]
-#[allow(clippy::inline_always)] // measured (scripts/instructions.sh)
-pub(crate) fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> u32 {
-    // The rotation policies normally never get here (`Lun::select` serves
-    // them from the rotation set), and this runs in a function of its own
-    // (`Lun::select_by_policy`): every policy is inlined into it, so a
-    // scanning policy costs one call, not two.
+#[allow(clippy::inline_always)] // the whole body is one jump
+pub(crate) fn select<const N: usize>(
+    lun: &Lun<N>,
+    config: ConfigRead<'_, N>,
+    cpu: &CpuState,
+    io: &IoRequest,
+) -> Result<PathSlot, NoPath> {
+    #[inline(never)]
+    fn call<S: Selector, const N: usize>(
+        lun: &Lun<N>,
+        config: ConfigRead<'_, N>,
+        cpu: &CpuState,
+        io: &IoRequest,
+    ) -> Result<PathSlot, NoPath> {
+        let pick = S::select(&Context { lun, config, cpu }, io);
+        if S::READS_CONFIG && !lun.confirm(&config) {
+            return lun.select_again(io, cpu);
+        }
+        match pick {
+            #[allow(clippy::cast_possible_truncation)] // < N <= 64
+            Some(slot) if slot < N => Ok(PathSlot(slot as u8)),
+            _ => Err(NoPath),
+        }
+    }
+    match config.policy_code() {
+        code::FAILOVER_ONLY => call::<failover_only::FailoverOnly, N>(lun, config, cpu, io),
+        code::ROUND_ROBIN_WITH_SUBSET => {
+            call::<round_robin_with_subset::RoundRobinWithSubset, N>(lun, config, cpu, io)
+        }
+        code::LEAST_QUEUE_DEPTH => call::<least_queue_depth::LeastQueueDepth, N>(lun, config, cpu, io),
+        code::WEIGHTED_PATHS => call::<weighted_paths::WeightedPaths, N>(lun, config, cpu, io),
+        code::LEAST_BLOCKS => call::<least_blocks::LeastBlocks, N>(lun, config, cpu, io),
+        code::WEIGHTED_ROUND_ROBIN => {
+            call::<weighted_round_robin::WeightedRoundRobin, N>(lun, config, cpu, io)
+        }
+        code::SERVICE_TIME => call::<service_time::ServiceTime, N>(lun, config, cpu, io),
+        code::ADAPTIVE_LATENCY => call::<adaptive_latency::AdaptiveLatency, N>(lun, config, cpu, io),
+        // ROUND_ROBIN, and round robin for anything else, as `decode` does.
+        _ => call::<round_robin::RoundRobin, N>(lun, config, cpu, io),
+    }
+}
+
+/// One selection on `config`, or `None` if two sets raced it (the caller
+/// reads the configuration again). Everything inlined: for
+/// [`Lun::select_again`]'s loop, which must not recurse.
+#[inline(always)]
+#[allow(clippy::inline_always)] // only called from a cold function
+pub(crate) fn select_once<const N: usize>(
+    lun: &Lun<N>,
+    config: ConfigRead<'_, N>,
+    cpu: &CpuState,
+    io: &IoRequest,
+) -> Option<Result<PathSlot, NoPath>> {
     #[inline(always)]
     #[allow(clippy::inline_always)]
-    fn run<S: Selector, const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> u32 {
+    fn run<S: Selector, const N: usize>(
+        ctx: &Context<'_, N>,
+        io: &IoRequest,
+    ) -> Option<Result<PathSlot, NoPath>> {
         let pick = S::select(ctx, io);
         if S::READS_CONFIG && !ctx.lun.confirm(&ctx.config) {
-            return RETRY;
+            return None;
         }
-        #[allow(clippy::cast_possible_truncation)] // slots < 64
-        pick.map_or(NONE, |s| s as u32)
+        #[allow(clippy::cast_possible_truncation)] // < N <= 64
+        Some(pick.filter(|&slot| slot < N).map(|slot| PathSlot(slot as u8)).ok_or(NoPath))
     }
-    match ctx.config.policy_code() {
-        code::FAILOVER_ONLY => run::<failover_only::FailoverOnly, N>(ctx, io),
-        code::ROUND_ROBIN_WITH_SUBSET => run::<round_robin_with_subset::RoundRobinWithSubset, N>(ctx, io),
-        code::LEAST_QUEUE_DEPTH => run::<least_queue_depth::LeastQueueDepth, N>(ctx, io),
-        code::WEIGHTED_PATHS => run::<weighted_paths::WeightedPaths, N>(ctx, io),
-        code::LEAST_BLOCKS => run::<least_blocks::LeastBlocks, N>(ctx, io),
-        code::WEIGHTED_ROUND_ROBIN => run::<weighted_round_robin::WeightedRoundRobin, N>(ctx, io),
-        code::SERVICE_TIME => run::<service_time::ServiceTime, N>(ctx, io),
-        code::ADAPTIVE_LATENCY => run::<adaptive_latency::AdaptiveLatency, N>(ctx, io),
-        // ROUND_ROBIN, and round robin for anything else, as `decode` does.
-        _ => run::<round_robin::RoundRobin, N>(ctx, io),
+    let ctx = Context { lun, config, cpu };
+    match config.policy_code() {
+        code::FAILOVER_ONLY => run::<failover_only::FailoverOnly, N>(&ctx, io),
+        code::ROUND_ROBIN_WITH_SUBSET => run::<round_robin_with_subset::RoundRobinWithSubset, N>(&ctx, io),
+        code::LEAST_QUEUE_DEPTH => run::<least_queue_depth::LeastQueueDepth, N>(&ctx, io),
+        code::WEIGHTED_PATHS => run::<weighted_paths::WeightedPaths, N>(&ctx, io),
+        code::LEAST_BLOCKS => run::<least_blocks::LeastBlocks, N>(&ctx, io),
+        code::WEIGHTED_ROUND_ROBIN => run::<weighted_round_robin::WeightedRoundRobin, N>(&ctx, io),
+        code::SERVICE_TIME => run::<service_time::ServiceTime, N>(&ctx, io),
+        code::ADAPTIVE_LATENCY => run::<adaptive_latency::AdaptiveLatency, N>(&ctx, io),
+        _ => run::<round_robin::RoundRobin, N>(&ctx, io),
     }
 }
 
