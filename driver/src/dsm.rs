@@ -6,7 +6,7 @@
 //!
 //! # Storage: a `static`, built at compile time
 //!
-//! A `Lun<32>` is about 20 KB and a `Dsm` holds one per LUN, so the kernel
+//! A `Lun<32>` is about 57 KB and a `Dsm` holds one per LUN, so the kernel
 //! could not build one on its 24 KB stack. [`Dsm::new`] is a `const fn`
 //! (every field is an atomic, and the engine's `Lun::new` is `const`), so the
 //! shim declares

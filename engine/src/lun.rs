@@ -17,6 +17,21 @@
 //! Which paths are usable is kept as one bit mask per tier (optimized,
 //! non-optimized, standby). A path failure clears its bit, so it takes
 //! effect for the very next selection.
+//!
+//! Two things keep the per-I/O cost of the rotation policies (failover only,
+//! round robin, round robin with subset, weighted paths) down and their
+//! writes off shared cache lines:
+//!
+//! * the **rotation set**: after every control change the LUN settles the
+//!   set of paths such a policy rotates over and publishes it in one word
+//!   (withdrawn before each configuration publish, so a selection never
+//!   pairs a new generation with an old set); selection is one load and a
+//!   step of this CPU's cursor;
+//! * **statistics stripes**: each path has a counters block per CPU stripe
+//!   (CPU number modulo [`STRIPES`]) besides its shared block; I/O under a
+//!   rotation policy counts in its CPU's stripe, I/O under a load-aware
+//!   policy in the shared block those policies read. The ticket says which,
+//!   so completion balances across any policy change.
 
 use heapless::Vec;
 
@@ -197,7 +212,7 @@ impl<const N: usize> Lun<N> {
         /// An empty LUN with default settings (microsecond ticks).
         ///
         /// `const`, like [`with_settings`](Self::with_settings), so that LUN
-        /// tables can live in a `static` (a `Lun<32>` is about 20 KB, more than
+        /// tables can live in a `static` (a `Lun<32>` is about 57 KB, more than
         /// a kernel stack can hold).
         #[must_use]
         pub const fn new(policy: LoadBalancePolicy) -> Self {
@@ -292,7 +307,8 @@ impl<const N: usize> Lun<N> {
     #[inline(never)]
     pub(crate) fn select_again(&self, io: &IoRequest, cpu: &CpuState) -> Result<PathSlot, NoPath> {
         loop {
-            if let Some(pick) = policy::select_once(self, self.config.read(), cpu, io) {
+            let ctx = policy::Context { lun: self, config: self.config.read(), cpu };
+            if let Some(pick) = policy::select_once(&ctx, io) {
                 return pick;
             }
         }

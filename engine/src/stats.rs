@@ -13,7 +13,8 @@
 //!   counts in its CPU's stripe. Two CPUs in different stripes then write
 //!   no common cache line at all.
 //!
-//! Both are a [`Counters`] block; a [`Reading`] sums them. Everything is an atomic updated with `Relaxed`
+//! Both are a `Counters` block; a `Reading` sums a path's blocks into its
+//! [`PathStatistics`]. Everything is an atomic updated with `Relaxed`
 //! ordering: the counts are read while I/O runs and need no ordering with
 //! anything else. The latency EWMA is a racy load-modify-store on purpose:
 //! losing one sample under contention is harmless for an estimate and

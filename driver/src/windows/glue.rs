@@ -40,10 +40,12 @@ use super::entry_points::now;
 
 /// LUNs the DSM can hold. The whole table is a `static` built at compile
 /// time (no allocation, no initialisation order), so its size is paid in
-/// the image: a `Dsm<32, 32>` is about 650 KB (one engine `Lun<32>` of
-/// about 20 KB per LUN), non-paged. 32 multipath LUNs per host is a
-/// modest array; raising it costs ~20 KB per LUN. A LUN beyond the table
-/// is still claimed in `InquireDriver` but fails `SetDeviceInfo`.
+/// the image: a `Dsm<32, 32>` is about 1.9 MB (one engine `Lun<32>` of
+/// about 57 KB per LUN, most of it the per-CPU statistics stripes that let
+/// CPUs count I/O without sharing cache lines), non-paged. 32 multipath
+/// LUNs per host is a modest array; raising it costs ~57 KB per LUN. A LUN
+/// beyond the table is still claimed in `InquireDriver` but fails
+/// `SetDeviceInfo`.
 const LUNS: usize = 32;
 /// Device instances (LUN × path): 16 paths per LUN on average (MPIO allows
 /// 32 per LUN). About 90 bytes each, zero-initialised. A device beyond the

@@ -2,7 +2,9 @@
 //!
 //! A policy is a `Selector`: given a `Context` (the LUN's usable paths by
 //! tier, their load, the policy configuration and this CPU's rotation state)
-//! it picks a slot or says none is usable. Policies hold no state of their
+//! it picks a slot or says none is usable. A rotation policy also says which
+//! paths it rotates over in a settled state (`Selector::rotation_set`), so
+//! that the LUN can serve it from one precomputed word. Policies hold no state of their
 //! own; what they remember between I/Os lives in the LUN (per-CPU cursors,
 //! the failover path, the sequential stream), so a policy change is nothing
 //! but a change of the number the dispatcher matches on.
@@ -461,6 +463,25 @@ pub(crate) fn rotate(set: u64, cpu: &CpuState) -> usize {
     slot
 }
 
+/// `f::<P, N>(args)` for the policy `P` whose bank code is `code`: the one
+/// place that maps codes to policy types. Round robin for an unknown code,
+/// as [`LoadBalancePolicy::decode`] does.
+macro_rules! by_policy {
+    ($code:expr, $f:ident::<_, $n:ident>($($arg:expr),*)) => {
+        match $code {
+            code::FAILOVER_ONLY => $f::<failover_only::FailoverOnly, $n>($($arg),*),
+            code::ROUND_ROBIN_WITH_SUBSET => $f::<round_robin_with_subset::RoundRobinWithSubset, $n>($($arg),*),
+            code::LEAST_QUEUE_DEPTH => $f::<least_queue_depth::LeastQueueDepth, $n>($($arg),*),
+            code::WEIGHTED_PATHS => $f::<weighted_paths::WeightedPaths, $n>($($arg),*),
+            code::LEAST_BLOCKS => $f::<least_blocks::LeastBlocks, $n>($($arg),*),
+            code::WEIGHTED_ROUND_ROBIN => $f::<weighted_round_robin::WeightedRoundRobin, $n>($($arg),*),
+            code::SERVICE_TIME => $f::<service_time::ServiceTime, $n>($($arg),*),
+            code::ADAPTIVE_LATENCY => $f::<adaptive_latency::AdaptiveLatency, $n>($($arg),*),
+            _ => $f::<round_robin::RoundRobin, $n>($($arg),*),
+        }
+    };
+}
+
 /// The policy in force for this read of the configuration picks a path;
 /// a policy that reads the configuration bank beyond the policy word has
 /// its read confirmed against the seqlock ([`Selector::READS_CONFIG`]), and
@@ -485,70 +506,35 @@ pub(crate) fn select<const N: usize>(
         cpu: &CpuState,
         io: &IoRequest,
     ) -> Result<PathSlot, NoPath> {
-        let pick = S::select(&Context { lun, config, cpu }, io);
-        if S::READS_CONFIG && !lun.confirm(&config) {
-            return lun.select_again(io, cpu);
-        }
-        match pick {
-            #[allow(clippy::cast_possible_truncation)] // < N <= 64
-            Some(slot) if slot < N => Ok(PathSlot(slot as u8)),
-            _ => Err(NoPath),
-        }
+        pick::<S, N>(&Context { lun, config, cpu }, io).unwrap_or_else(|| lun.select_again(io, cpu))
     }
-    match config.policy_code() {
-        code::FAILOVER_ONLY => call::<failover_only::FailoverOnly, N>(lun, config, cpu, io),
-        code::ROUND_ROBIN_WITH_SUBSET => {
-            call::<round_robin_with_subset::RoundRobinWithSubset, N>(lun, config, cpu, io)
-        }
-        code::LEAST_QUEUE_DEPTH => call::<least_queue_depth::LeastQueueDepth, N>(lun, config, cpu, io),
-        code::WEIGHTED_PATHS => call::<weighted_paths::WeightedPaths, N>(lun, config, cpu, io),
-        code::LEAST_BLOCKS => call::<least_blocks::LeastBlocks, N>(lun, config, cpu, io),
-        code::WEIGHTED_ROUND_ROBIN => {
-            call::<weighted_round_robin::WeightedRoundRobin, N>(lun, config, cpu, io)
-        }
-        code::SERVICE_TIME => call::<service_time::ServiceTime, N>(lun, config, cpu, io),
-        code::ADAPTIVE_LATENCY => call::<adaptive_latency::AdaptiveLatency, N>(lun, config, cpu, io),
-        // ROUND_ROBIN, and round robin for anything else, as `decode` does.
-        _ => call::<round_robin::RoundRobin, N>(lun, config, cpu, io),
-    }
+    by_policy!(config.policy_code(), call::<_, N>(lun, config, cpu, io))
 }
 
-/// One selection on `config`, or `None` if two sets raced it (the caller
-/// reads the configuration again). Everything inlined: for
-/// [`Lun::select_again`]'s loop, which must not recurse.
+/// One selection on `ctx`'s read of the configuration, or `None` if two
+/// sets raced it (the caller reads the configuration again). Inlined whole:
+/// also the body of [`Lun::select_again`]'s loop, which must not recurse.
 #[inline(always)]
-#[allow(clippy::inline_always)] // only called from a cold function
+#[allow(clippy::inline_always)] // the body of every policy's selection function
 pub(crate) fn select_once<const N: usize>(
-    lun: &Lun<N>,
-    config: ConfigRead<'_, N>,
-    cpu: &CpuState,
+    ctx: &Context<'_, N>,
     io: &IoRequest,
 ) -> Option<Result<PathSlot, NoPath>> {
-    #[inline(always)]
-    #[allow(clippy::inline_always)]
-    fn run<S: Selector, const N: usize>(
-        ctx: &Context<'_, N>,
-        io: &IoRequest,
-    ) -> Option<Result<PathSlot, NoPath>> {
-        let pick = S::select(ctx, io);
-        if S::READS_CONFIG && !ctx.lun.confirm(&ctx.config) {
-            return None;
-        }
-        #[allow(clippy::cast_possible_truncation)] // < N <= 64
-        Some(pick.filter(|&slot| slot < N).map(|slot| PathSlot(slot as u8)).ok_or(NoPath))
+    by_policy!(ctx.config.policy_code(), pick::<_, N>(ctx, io))
+}
+
+#[inline(always)]
+#[allow(clippy::inline_always)] // see select_once
+fn pick<S: Selector, const N: usize>(
+    ctx: &Context<'_, N>,
+    io: &IoRequest,
+) -> Option<Result<PathSlot, NoPath>> {
+    let pick = S::select(ctx, io);
+    if S::READS_CONFIG && !ctx.lun.confirm(&ctx.config) {
+        return None;
     }
-    let ctx = Context { lun, config, cpu };
-    match config.policy_code() {
-        code::FAILOVER_ONLY => run::<failover_only::FailoverOnly, N>(&ctx, io),
-        code::ROUND_ROBIN_WITH_SUBSET => run::<round_robin_with_subset::RoundRobinWithSubset, N>(&ctx, io),
-        code::LEAST_QUEUE_DEPTH => run::<least_queue_depth::LeastQueueDepth, N>(&ctx, io),
-        code::WEIGHTED_PATHS => run::<weighted_paths::WeightedPaths, N>(&ctx, io),
-        code::LEAST_BLOCKS => run::<least_blocks::LeastBlocks, N>(&ctx, io),
-        code::WEIGHTED_ROUND_ROBIN => run::<weighted_round_robin::WeightedRoundRobin, N>(&ctx, io),
-        code::SERVICE_TIME => run::<service_time::ServiceTime, N>(&ctx, io),
-        code::ADAPTIVE_LATENCY => run::<adaptive_latency::AdaptiveLatency, N>(&ctx, io),
-        _ => run::<round_robin::RoundRobin, N>(&ctx, io),
-    }
+    #[allow(clippy::cast_possible_truncation)] // < N <= 64
+    Some(pick.filter(|&slot| slot < N).map(|slot| PathSlot(slot as u8)).ok_or(NoPath))
 }
 
 pub(crate) use failover_only::{choose_home as failover_home, word as failover_word};
