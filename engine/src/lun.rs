@@ -1148,6 +1148,10 @@ mod tests {
     /// "select by the policy's code", for the other policies).
     #[test]
     #[cfg(not(loom))]
+    #[cfg_attr(
+        miri,
+        ignore = "a walk over 300 LUN histories: minutes under miri, and no access pattern the other tests lack"
+    )]
     #[allow(clippy::cast_possible_truncation)] // small random numbers
     fn rotation_sets_are_what_the_policies_own_code_rotates_over() {
         const ACCESS: [AccessState; 4] = [
