@@ -322,6 +322,12 @@ impl<const N: usize> ConfigRead<'_, N> {
         })
     }
 
+    /// The paths of level `index` or a heavier one (its `suffix` mask).
+    #[inline]
+    pub(crate) fn level_members(&self, index: usize) -> Option<u64> {
+        self.bank.levels.get(index).map(|l| l.suffix.load(Ordering::Relaxed))
+    }
+
     /// The whole table (for reports); confirm the read afterwards.
     pub(crate) fn table(&self) -> AdminTable<N> {
         self.bank.load()

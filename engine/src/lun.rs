@@ -223,6 +223,7 @@ impl<const N: usize> Lun<N> {
     loom_const_fn! {
         /// An empty LUN.
         #[must_use]
+        #[allow(clippy::cast_lossless)] // `u64::from` is not `const`
         pub const fn with_settings(policy: LoadBalancePolicy, settings: LunSettings) -> Self {
             let () = Self::CAPACITY_OK;
             let (kind, delay) = settings.failback.encode();

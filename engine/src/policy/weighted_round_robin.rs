@@ -64,9 +64,19 @@ impl Selector for WeightedRoundRobin {
         let config = &ctx.config;
         let tag = config.generation_tag();
         let levels = config.level_count();
-        let mut pos = Position::unpack(ctx.cpu.wrr.load(Relaxed));
+        let word = ctx.cpu.wrr.load(Relaxed);
+        let mut pos = Position::unpack(word);
         if pos.tag != tag || pos.level >= levels {
             pos = Position::start(tag);
+        } else if let Some(members) = config.level_members(pos.level) {
+            // The usual case: the round goes on. Only the next-slot byte of
+            // the position changes.
+            let pending = members & candidates & (!0u64).checked_shl(pos.next).unwrap_or(0);
+            if pending != 0 {
+                let slot = pending.trailing_zeros();
+                ctx.cpu.wrr.store((word & !0xFF) | u64::from(slot + 1), Relaxed);
+                return Some(slot as usize);
+            }
         }
         // Three steps always suffice: finish the current round, start the
         // next one, or (if no candidate is heavy enough) restart the cycle.
