@@ -41,7 +41,7 @@ use crate::failback::{FailbackMode, LunSettings, Reinstatement};
 use crate::io::{IoOutcome, IoRequest, IoTicket, NoPath, Tick};
 use crate::path::{AccessState, Health, PathFlags, PathId, PathInfo, PathPolicy, PathSlot, TIER_COUNT};
 use crate::policy::{self, LoadBalancePolicy, SupportedPolicies};
-use crate::stats::{Counters, PathStatistics, Reading};
+use crate::stats::{Counters, EwmaMean, PathStatistics, Reading};
 use crate::sync::{
     AtomicBool, AtomicU8, AtomicU32, AtomicU64, CachePadded, ControlLock, Gate, GatePass,
     Ordering::{Acquire, Relaxed, Release},
@@ -169,8 +169,8 @@ pub struct Lun<const N: usize = DEFAULT_PATHS> {
     /// read. One row per slot, so that finding any block of an I/O is
     /// arithmetic, not a branch.
     counters: [[Counters; BLOCKS]; N],
-    /// The rotation set was nonzero at the last settle: the stripes hold
-    /// the current latency EWMAs (see `settle`).
+    /// A rotation policy was in force at the last settle: the stripes hold
+    /// the current latency EWMAs (see `hand_over_latency`).
     striped: AtomicBool,
     cpus: [CachePadded<CpuState>; CPU_SLOTS],
     /// Failover only's active path: `generation << 8 | (slot + 1)`, where
@@ -800,14 +800,10 @@ impl<const N: usize> Lun<N> {
         for slot in 0..N {
             let stripes = self.stripes(slot);
             if !to_stripes {
-                let (sum, count) = stripes
-                    .clone()
-                    .map(|s| s.latency_ewma.load(Relaxed))
-                    .filter(|&e| e != 0)
-                    .fold((0u128, 0u128), |(sum, n), e| (sum + u128::from(e), n + 1));
-                if let (Some(shared), Some(mean)) = (self.block(slot, SHARED_BLOCK), sum.checked_div(count)) {
-                    #[allow(clippy::cast_possible_truncation)] // a mean of u64 values
-                    shared.latency_ewma.store(mean as u64, Relaxed);
+                let mut mean = EwmaMean::default();
+                stripes.clone().for_each(|s| mean.add(s.latency_ewma.load(Relaxed)));
+                if let (Some(shared), Some(mean)) = (self.block(slot, SHARED_BLOCK), mean.mean()) {
+                    shared.latency_ewma.store(mean, Relaxed);
                 }
             }
             for stripe in stripes {

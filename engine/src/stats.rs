@@ -187,13 +187,35 @@ impl Counters {
     }
 }
 
+/// The mean of the latency EWMAs that have a sample (are nonzero).
+#[derive(Default)]
+pub(crate) struct EwmaMean {
+    sum: u128,
+    count: u32,
+}
+
+impl EwmaMean {
+    /// Adds one EWMA; 0 (no sample yet) is left out.
+    pub(crate) fn add(&mut self, ewma: u64) {
+        if ewma != 0 {
+            self.sum += u128::from(ewma);
+            self.count += 1;
+        }
+    }
+
+    /// The mean, `None` if no EWMA had a sample.
+    pub(crate) fn mean(&self) -> Option<u64> {
+        #[allow(clippy::cast_possible_truncation)] // a mean of u64 values
+        self.sum.checked_div(u128::from(self.count)).map(|m| m as u64)
+    }
+}
+
 /// Sums one path's shared block and stripes into a [`PathStatistics`].
 pub(crate) struct Reading {
     out: PathStatistics,
     striped: bool,
     shared_ewma: u64,
-    stripe_ewma_sum: u128,
-    stripe_ewmas: u32,
+    stripe_ewma: EwmaMean,
 }
 
 impl Reading {
@@ -201,7 +223,7 @@ impl Reading {
     /// stripes hold the current EWMAs (otherwise the shared block does;
     /// see `Lun::hand_over_latency`).
     pub(crate) fn new(striped: bool) -> Self {
-        Self { out: PathStatistics::default(), striped, shared_ewma: 0, stripe_ewma_sum: 0, stripe_ewmas: 0 }
+        Self { out: PathStatistics::default(), striped, shared_ewma: 0, stripe_ewma: EwmaMean::default() }
     }
 
     /// Adds the path's shared block.
@@ -213,11 +235,7 @@ impl Reading {
     /// Adds one of the path's stripes.
     pub(crate) fn add_stripe(&mut self, block: &Counters) {
         self.add(block);
-        let ewma = block.latency_ewma.load(Relaxed);
-        if ewma != 0 {
-            self.stripe_ewma_sum += u128::from(ewma);
-            self.stripe_ewmas += 1;
-        }
+        self.stripe_ewma.add(block.latency_ewma.load(Relaxed));
     }
 
     fn add(&mut self, block: &Counters) {
@@ -243,9 +261,7 @@ impl Reading {
         // A write counted in the histogram but not yet in `writes` (or
         // the reverse) is a read or write "in between" for one snapshot.
         out.reads = out.histogram.iter().sum::<u64>().saturating_sub(out.writes);
-        #[allow(clippy::cast_possible_truncation)] // a mean of u64 values
-        let stripes =
-            (self.stripe_ewmas != 0).then(|| (self.stripe_ewma_sum / u128::from(self.stripe_ewmas)) as u64);
+        let stripes = self.stripe_ewma.mean();
         let shared = (self.shared_ewma != 0).then_some(self.shared_ewma);
         let ewma = if self.striped { stripes.or(shared) } else { shared.or(stripes) };
         out.latency_ewma = ewma.unwrap_or(0) >> EWMA_FRACTION_BITS;

@@ -456,8 +456,7 @@ pub(crate) fn rotation_set<const N: usize>(state: &Settled<'_, N>) -> u64 {
 #[inline(always)]
 #[allow(clippy::inline_always)] // the whole per-I/O choice of four policies
 pub(crate) fn rotate(set: u64, cpu: &CpuState) -> usize {
-    let start = cpu.cursor.load(Relaxed) & 63;
-    let slot = ((set.rotate_right(start).trailing_zeros() + start) & 63) as usize;
+    let slot = rotation_step(set, cpu.cursor.load(Relaxed));
     #[allow(clippy::cast_possible_truncation)] // slot < 64
     cpu.cursor.store(slot as u32 + 1, Relaxed);
     slot
@@ -542,11 +541,15 @@ pub(crate) use failover_only::{choose_home as failover_home, word as failover_wo
 /// The first slot of `mask` at or after `start` (mod 64), wrapping around.
 #[inline]
 pub(crate) fn next_in_rotation(mask: u64, start: u32) -> Option<usize> {
-    if mask == 0 {
-        return None;
-    }
+    (mask != 0).then(|| rotation_step(mask, start))
+}
+
+/// The first slot of a non-empty `mask` at or after `start` (mod 64).
+#[inline(always)]
+#[allow(clippy::inline_always)] // a handful of instructions on the per-I/O path
+fn rotation_step(mask: u64, start: u32) -> usize {
     let s = start & 63;
-    Some(((mask.rotate_right(s).trailing_zeros() + s) & 63) as usize)
+    ((mask.rotate_right(s).trailing_zeros() + s) & 63) as usize
 }
 
 /// The slot of `mask` with the smallest `key`, scanning from `start` so that
