@@ -80,11 +80,12 @@ impl IoRequest {
 pub struct IoTicket {
     pub(crate) slot: PathSlot,
     pub(crate) write: bool,
-    /// The counters block it counts in: the statistics stripe of the CPU
-    /// that started it, or the path's shared block when a load-aware policy
-    /// was in force (see `Lun::start`). One byte, so that the ticket stays
-    /// two words.
-    pub(crate) block: u8,
+    /// The counters block it counts in, as an index into the LUN's
+    /// flattened table of blocks (`slot * BLOCKS + block`): the statistics
+    /// stripe of the CPU that started it, or the path's shared block when a
+    /// load-aware policy was in force (see `Lun::start`). Two bytes, so that
+    /// the ticket stays two words.
+    pub(crate) counters: u16,
     pub(crate) bytes: u32,
     pub(crate) started: Tick,
 }
@@ -116,7 +117,7 @@ impl IoTicket {
     /// Layout: word 0 is [`started`](Self::started); word 1 holds
     /// [`bytes`](Self::bytes) in bits 0–31, the write flag in bit 32, the
     /// path slot in bits 40–47 and the counters block it counts in (a
-    /// statistics stripe or the path's shared block) in bits 48–55. Every
+    /// statistics stripe or the path's shared block) in bits 48–63. Every
     /// other bit is zero.
     ///
     /// A raw ticket is still a ticket: turn it back and complete it exactly
@@ -126,7 +127,7 @@ impl IoTicket {
     #[must_use]
     pub const fn into_raw(self) -> [u64; 2] {
         let flags = (self.write as u64) << 32;
-        [self.started, self.bytes as u64 | flags | (self.slot.0 as u64) << 40 | (self.block as u64) << 48]
+        [self.started, self.bytes as u64 | flags | (self.slot.0 as u64) << 40 | (self.counters as u64) << 48]
     }
 
     /// The ticket [`into_raw`](Self::into_raw) gave `raw` for; `None` if a
@@ -134,7 +135,7 @@ impl IoTicket {
     #[must_use]
     #[allow(clippy::cast_possible_truncation)] // fields masked/shifted to their width
     pub const fn from_raw(raw: [u64; 2]) -> Option<Self> {
-        const USED: u64 = 0xFFFF_FFFF | 1 << 32 | 0xFFFF << 40;
+        const USED: u64 = 0xFFFF_FFFF | 1 << 32 | 0xFF_FFFF << 40;
         let [started, packed] = raw;
         if packed & !USED != 0 {
             return None;
@@ -142,7 +143,7 @@ impl IoTicket {
         Some(Self {
             slot: PathSlot((packed >> 40) as u8),
             write: packed & 1 << 32 != 0,
-            block: (packed >> 48) as u8,
+            counters: (packed >> 48) as u16,
             bytes: packed as u32,
             started,
         })
@@ -174,20 +175,20 @@ mod tests {
 
     #[test]
     fn raw_tickets_round_trip_and_reject_stray_bits() {
-        for (slot, write, block, bytes, started) in [
-            (0u8, false, 0u8, 0u32, 0u64),
-            (63, true, 255, u32::MAX, u64::MAX),
+        for (slot, write, counters, bytes, started) in [
+            (0u8, false, 0u16, 0u32, 0u64),
+            (63, true, u16::MAX, u32::MAX, u64::MAX),
             (17, false, 4, 4096, 123_456_789),
         ] {
-            let raw = IoTicket { slot: PathSlot(slot), write, block, bytes, started }.into_raw();
+            let raw = IoTicket { slot: PathSlot(slot), write, counters, bytes, started }.into_raw();
             let back = IoTicket::from_raw(raw).unwrap();
             assert_eq!(
-                (back.slot, back.write, back.block, back.bytes, back.started),
-                (PathSlot(slot), write, block, bytes, started)
+                (back.slot, back.write, back.counters, back.bytes, back.started),
+                (PathSlot(slot), write, counters, bytes, started)
             );
             assert_eq!(back.into_raw(), raw);
         }
-        for stray in [1u64 << 33, 1 << 39, 1 << 56, 1 << 63] {
+        for stray in [1u64 << 33, 1 << 36, 1 << 39] {
             assert_eq!(IoTicket::from_raw([0, stray]), None);
         }
     }

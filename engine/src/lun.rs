@@ -328,13 +328,19 @@ impl<const N: usize> Lun<N> {
     /// shared line, which those policies read. The ticket records which.
     #[inline]
     pub fn start(&self, slot: PathSlot, io: &IoRequest) -> IoTicket {
-        #[allow(clippy::cast_possible_truncation)] // < STRIPES
-        let stripe = (io.cpu as usize % STRIPES) as u8;
-        let block = if self.rotation.load(Relaxed) != 0 { stripe } else { SHARED_BLOCK };
-        if let Some(counters) = self.block(slot.index(), block) {
+        let block = if self.rotation.load(Relaxed) != 0 {
+            io.cpu as usize % STRIPES
+        } else {
+            usize::from(SHARED_BLOCK)
+        };
+        // The block's index in the flattened table is all `complete` needs
+        // to find it again: one bounds check there, no row arithmetic.
+        let index = slot.index() * BLOCKS + block;
+        if let Some(counters) = self.counters.as_flattened().get(index) {
             counters.start(io.bytes, io.now);
         }
-        IoTicket { slot, write: io.write, block, bytes: io.bytes, started: io.now }
+        #[allow(clippy::cast_possible_truncation)] // < 64 * BLOCKS
+        IoTicket { slot, write: io.write, counters: index as u16, bytes: io.bytes, started: io.now }
     }
 
     /// Ends an I/O: takes back exactly what `start` counted and records the
@@ -342,7 +348,7 @@ impl<const N: usize> Lun<N> {
     #[inline]
     #[allow(clippy::needless_pass_by_value)] // consuming the ticket is the point
     pub fn complete(&self, ticket: IoTicket, now: Tick, outcome: IoOutcome) {
-        if let Some(counters) = self.block(ticket.slot.index(), ticket.block) {
+        if let Some(counters) = self.counters.as_flattened().get(usize::from(ticket.counters)) {
             let latency = now.saturating_sub(ticket.started);
             counters.complete(ticket.write, ticket.bytes, latency, outcome == IoOutcome::Success);
         }
