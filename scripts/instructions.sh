@@ -2,7 +2,9 @@
 # Instructions per I/O (select + start + complete) of every policy, counted by
 # callgrind over examples/per_io's measured loop: 8 and 32 paths, queue depth
 # 32, one thread, statistics on. Printed net of `null` (the loop's own cost),
-# beside the targets of issue 7 and the baselines.
+# beside the targets of issue 7 and the baselines. `baseline-stats` is path 0
+# plus DESIGN §2's statistics in one plain block of atomics: the floor that
+# statistics alone put under every policy.
 #
 #   scripts/instructions.sh [IOS]        (default 100000 I/Os per run)
 #
@@ -50,7 +52,7 @@ echo
 echo "| policy | 8 paths | target | 32 paths | target | dm-multipath at 32 | met |"
 echo "|---|---|---|---|---|---|---|"
 for policy in failover round-robin round-robin-subset weighted-paths weighted-round-robin \
-    least-queue-depth least-blocks service-time adaptive-latency baseline-rr baseline-mutex-lqd; do
+    least-queue-depth least-blocks service-time adaptive-latency baseline-rr baseline-mutex-lqd baseline-stats; do
     read -r t8 t32 dm <<<"$(targets "$policy")"
     n8=$(awk -v a="$(per_io "$policy" 8)" -v b="$null8" 'BEGIN {printf "%.1f", a - b}')
     n32=$(awk -v a="$(per_io "$policy" 32)" -v b="$null32" 'BEGIN {printf "%.1f", a - b}')

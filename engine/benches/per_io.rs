@@ -68,6 +68,7 @@ fn bench_kind(group: &mut BenchmarkGroup<'_, WallTime>, kind: Kind, paths: usize
             one(group, name, paths, &harness::BaselineMutexLqd::new(paths), qd, threads)
         }
         Kind::Null => one(group, name, paths, &harness::Null, qd, threads),
+        Kind::BaselineStats => one(group, name, paths, &harness::BaselineStats::new(), qd, threads),
     }
 }
 

@@ -34,6 +34,10 @@ pub enum Kind {
     BaselineMutexLqd,
     /// Always path 0, no bookkeeping.
     Null,
+    /// Always path 0, plus the statistics DESIGN §2 asks for (in flight,
+    /// requests and bytes by direction, latency EWMA and log2 histogram)
+    /// in one block of plain atomics: what statistics alone cost.
+    BaselineStats,
 }
 
 /// Every engine policy with the name `per_io` takes for it.
@@ -50,8 +54,12 @@ pub const POLICIES: [(&str, LoadBalancePolicy); 9] = [
 ];
 
 /// The baselines with their names.
-pub const BASELINES: [(&str, Kind); 3] =
-    [("baseline-rr", Kind::BaselineRr), ("baseline-mutex-lqd", Kind::BaselineMutexLqd), ("null", Kind::Null)];
+pub const BASELINES: [(&str, Kind); 4] = [
+    ("baseline-rr", Kind::BaselineRr),
+    ("baseline-mutex-lqd", Kind::BaselineMutexLqd),
+    ("baseline-stats", Kind::BaselineStats),
+    ("null", Kind::Null),
+];
 
 impl Kind {
     /// Parses a `per_io` policy name (also any name the engine parses).
@@ -72,6 +80,7 @@ impl Kind {
             Self::BaselineRr => "baseline-rr",
             Self::BaselineMutexLqd => "baseline-mutex-lqd",
             Self::Null => "null",
+            Self::BaselineStats => "baseline-stats",
         }
     }
 }
@@ -212,6 +221,65 @@ impl Target for Null {
         if let Some(t) = ticket {
             std::hint::black_box(t.slot);
             let _ = (now, t.started, t.bytes, t.write);
+        }
+    }
+}
+
+/// `baseline-stats`: [`Null`]'s selection (path 0) with the least
+/// bookkeeping that DESIGN §2's statistics need, written as directly as
+/// possible: one block of atomics, no striping, no ticket beyond
+/// [`NullTicket`]. The engine's policies pay this too, so it bounds from
+/// below what any of them can cost with statistics on.
+#[repr(align(64))]
+pub struct BaselineStats {
+    /// Requests in flight (high 20 bits) and bytes in flight (low 44).
+    in_flight: AtomicU64,
+    /// Latency EWMA in 1/16 ticks, moved 1/8 of the way per sample.
+    ewma: AtomicU64,
+    writes: AtomicU64,
+    bytes: [AtomicU64; 2],
+    histogram: [AtomicU64; rsdsm_engine::stats::HISTOGRAM_BUCKETS],
+}
+
+impl BaselineStats {
+    pub fn new() -> Self {
+        Self {
+            in_flight: AtomicU64::new(0),
+            ewma: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            bytes: [AtomicU64::new(0), AtomicU64::new(0)],
+            histogram: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Target for BaselineStats {
+    type Ticket = Option<NullTicket>;
+
+    #[inline(always)]
+    fn issue(&self, io: &IoRequest) -> Option<NullTicket> {
+        self.in_flight.fetch_add(1 << 44 | u64::from(io.bytes), Relaxed);
+        Some(NullTicket { started: io.now, bytes: io.bytes, slot: 0, write: io.write })
+    }
+
+    #[inline(always)]
+    fn finish(&self, ticket: Option<NullTicket>, now: Tick) {
+        if let Some(t) = ticket {
+            self.in_flight.fetch_sub(1 << 44 | u64::from(t.bytes), Relaxed);
+            self.bytes[usize::from(t.write)].fetch_add(u64::from(t.bytes), Relaxed);
+            if t.write {
+                self.writes.fetch_add(1, Relaxed);
+            }
+            let latency = now.saturating_sub(t.started);
+            self.histogram[rsdsm_engine::stats::histogram_bucket(latency)].fetch_add(1, Relaxed);
+            let sample = latency << 4 | 8;
+            let old = self.ewma.load(Relaxed);
+            let new = if old == 0 {
+                sample
+            } else {
+                old.wrapping_add((sample.wrapping_sub(old) as i64 >> 3) as u64)
+            };
+            self.ewma.store(new, Relaxed);
         }
     }
 }
@@ -364,5 +432,6 @@ pub fn run_kind(kind: Kind, paths: usize, qd: usize, ios: u64, threads: usize) -
         Kind::BaselineRr => run(&BaselineRr::new(paths), qd, ios, threads),
         Kind::BaselineMutexLqd => run(&BaselineMutexLqd::new(paths), qd, ios, threads),
         Kind::Null => run(&Null, qd, ios, threads),
+        Kind::BaselineStats => run(&BaselineStats::new(), qd, ios, threads),
     }
 }
