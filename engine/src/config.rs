@@ -288,22 +288,6 @@ impl<const N: usize> ConfigRead<'_, N> {
         self.bank.failover_pin.load(Ordering::Relaxed)
     }
 
-    /// The weight of a slot taken from a usable mask (so below `N`).
-    #[inline]
-    pub(crate) fn weight(&self, slot: usize) -> u32 {
-        // A no-op on such a slot for a power-of-two N that lets the
-        // compiler drop the bounds check (see `Lun::load_of`).
-        let slot = if N.is_power_of_two() { slot & (N - 1) } else { slot };
-        self.bank.weights.get(slot).map_or(0, |w| w.load(Ordering::Relaxed))
-    }
-
-    /// The largest weight of any path of this configuration (0 if none).
-    #[inline]
-    pub(crate) fn heaviest_weight(&self) -> u32 {
-        let count = self.level_count();
-        count.checked_sub(1).and_then(|i| self.level(i)).map_or(0, |(w, _, _)| w)
-    }
-
     #[inline]
     pub(crate) fn level_count(&self) -> usize {
         self.bank.level_count.load(Ordering::Relaxed) as usize
@@ -320,6 +304,19 @@ impl<const N: usize> ConfigRead<'_, N> {
                 l.suffix.load(Ordering::Relaxed),
             )
         })
+    }
+
+    /// `(weight, mask of paths with exactly that weight)` of level `index`
+    /// (below the level count, so below `N`): `level` without the load of
+    /// the suffix mask, for a scan by level.
+    #[inline]
+    pub(crate) fn level_weight(&self, index: usize) -> Option<(u32, u64)> {
+        // A no-op for a power-of-two N that drops the bounds check.
+        let index = if N.is_power_of_two() { index & (N - 1) } else { index };
+        self.bank
+            .levels
+            .get(index)
+            .map(|l| (l.weight.load(Ordering::Relaxed), l.mask.load(Ordering::Relaxed)))
     }
 
     /// The paths of level `index` or a heavier one (its `suffix` mask).
@@ -381,7 +378,7 @@ mod tests {
         assert_eq!(config.publish(&table(&[3])), 2);
         assert!(!config.confirm(&r), "the second publish refilled the bank read");
         let r = config.read();
-        assert_eq!(r.weight(0), 3);
+        assert_eq!(r.level_weight(0), Some((3, 0b1)));
         assert_eq!(r.generation(), 2);
         assert_eq!(config.current().weights[0], 3);
     }

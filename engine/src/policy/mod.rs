@@ -561,7 +561,19 @@ fn rotation_step(mask: u64, start: u32) -> usize {
 /// add-and-wrap per candidate.
 #[inline(always)]
 #[allow(clippy::inline_always)] // a call per selection would spill the policy's context
-pub(crate) fn least_by_key(mask: u64, start: u32, mut key: impl FnMut(usize) -> u64) -> Option<usize> {
+pub(crate) fn least_by_key(mask: u64, start: u32, key: impl FnMut(usize) -> u64) -> Option<usize> {
+    match least_keyed(mask, start, key) {
+        Some((slot, _)) => Some(slot),
+        // Every key u64::MAX (no such path): the first slot in rotation order.
+        None => next_in_rotation(mask, start),
+    }
+}
+
+/// [`least_by_key`]'s scan, with the winning key; `None` if no slot has a
+/// key below `u64::MAX`.
+#[inline(always)]
+#[allow(clippy::inline_always)] // as `least_by_key`
+pub(crate) fn least_keyed(mask: u64, start: u32, mut key: impl FnMut(usize) -> u64) -> Option<(usize, u64)> {
     let from = !0u64 << (start & 63);
     // A plain sentinel rather than an `Option`: one compare per candidate.
     let mut best = usize::MAX;
@@ -575,13 +587,12 @@ pub(crate) fn least_by_key(mask: u64, start: u32, mut key: impl FnMut(usize) -> 
                 best = slot;
                 best_key = k;
                 if k == 0 {
-                    return Some(slot);
+                    return Some((slot, 0));
                 }
             }
         }
     }
-    // Every key u64::MAX (no such path): the first slot in rotation order.
-    if best < 64 { Some(best) } else { next_in_rotation(mask, start) }
+    (best < 64).then_some((best, best_key))
 }
 
 #[cfg(test)]
