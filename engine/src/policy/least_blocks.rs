@@ -29,18 +29,16 @@ impl Selector for LeastBlocks {
     fn select<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> Option<usize> {
         let candidates = ctx.best_tier(!0);
         let window = ctx.lun.sequential_window();
-        let tracked = window != 0 && io.blocks != 0;
+        // Affinity needs a window and an I/O that says where it is: both
+        // nonzero, tested with one multiply (two u32s: no overflow in u64)
+        // instead of two tests and a branch on their conjunction.
+        let tracked = u64::from(window) * u64::from(io.blocks) != 0;
         if tracked {
             let stream = ctx.lun.stream.load(Relaxed);
-            if let Some(slot) = ((stream >> LBA_BITS) as usize).checked_sub(1) {
-                let sequential = stream & LBA_MASK == io.lba & LBA_MASK;
-                let fits = ctx
-                    .load(slot)
-                    .is_some_and(|l| l.in_flight_bytes() + u64::from(io.bytes) <= u64::from(window));
-                if sequential && fits && candidates & bit(slot) != 0 {
-                    record(ctx, slot, io);
-                    return Some(slot);
-                }
+            if stream & LBA_MASK == io.lba & LBA_MASK
+                && let Some(slot) = stay_on_stream(ctx, stream, window, candidates, io)
+            {
+                return Some(slot);
             }
         }
         let slot = least_by_key(candidates, ctx.cursor(), |s| {
@@ -52,6 +50,27 @@ impl Selector for LeastBlocks {
         }
         Some(slot)
     }
+}
+
+/// The stream's path, if this I/O continues the stream (its LBA matched)
+/// and the path is a candidate whose bytes in flight stay within the
+/// window. Out of line so that the common, non-sequential I/O does not
+/// load the stream path's counters before the LBA test fails.
+#[inline(never)]
+fn stay_on_stream<const N: usize>(
+    ctx: &Context<'_, N>,
+    stream: u64,
+    window: u32,
+    candidates: u64,
+    io: &IoRequest,
+) -> Option<usize> {
+    let slot = ((stream >> LBA_BITS) as usize).checked_sub(1)?;
+    let fits = ctx.load(slot).is_some_and(|l| l.in_flight_bytes() + u64::from(io.bytes) <= u64::from(window));
+    if fits && candidates & bit(slot) != 0 {
+        record(ctx, slot, io);
+        return Some(slot);
+    }
+    None
 }
 
 fn record<const N: usize>(ctx: &Context<'_, N>, slot: usize, io: &IoRequest) {
