@@ -77,3 +77,65 @@ fn record<const N: usize>(ctx: &Context<'_, N>, slot: usize, io: &IoRequest) {
     let next = io.lba.wrapping_add(u64::from(io.blocks)) & LBA_MASK;
     ctx.lun.stream.store(((slot as u64 + 1) << LBA_BITS) | next, Relaxed);
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use crate::{AccessState, IoOutcome, IoRequest, LoadBalancePolicy, Lun, LunSettings, PathId};
+
+    fn lun(window: u32) -> Lun<4> {
+        let settings = LunSettings { sequential_window: window, ..LunSettings::for_tick_rate(1_000_000) };
+        let lun = Lun::with_settings(LoadBalancePolicy::LeastBlocks, settings);
+        for i in 0..3 {
+            lun.add_path(PathId::new(1, i), AccessState::ActiveOptimized).unwrap();
+        }
+        lun
+    }
+
+    /// A 4 KiB read at block `lba` (8 blocks of 512 bytes).
+    fn read(lba: u64) -> IoRequest {
+        IoRequest::read(4096).at_lba(lba, 8)
+    }
+
+    #[test]
+    fn a_stream_stays_on_its_path_while_its_bytes_fit_the_window() {
+        let lun = lun(4 * 4096);
+        let mut tickets = std::vec::Vec::new();
+        let first = lun.dispatch(&read(0)).unwrap();
+        let stream = first.slot();
+        tickets.push(first);
+        // Three more that continue the stream: the stream's path, although
+        // the other two are idle, up to 4 x 4 KiB in flight.
+        for lba in [8, 16, 24] {
+            let t = lun.dispatch(&read(lba)).unwrap();
+            assert_eq!(t.slot(), stream, "lba {lba} continues the stream");
+            tickets.push(t);
+        }
+        // The fifth would put 20 KiB in flight: the least loaded path.
+        let over = lun.dispatch(&read(32)).unwrap();
+        assert_ne!(over.slot(), stream, "over the window");
+        // The stream now continues on the path that took the fifth.
+        let next = lun.dispatch(&read(40)).unwrap();
+        assert_eq!(next.slot(), over.slot(), "the stream moved with its last I/O");
+        // An I/O elsewhere goes to the least loaded path: the third one.
+        let elsewhere = lun.dispatch(&read(4096)).unwrap();
+        assert!(elsewhere.slot() != stream && elsewhere.slot() != over.slot());
+        for t in tickets.into_iter().chain([over, next, elsewhere]) {
+            lun.complete(t, 1, IoOutcome::Success);
+        }
+    }
+
+    #[test]
+    fn no_window_or_no_lba_means_no_affinity() {
+        for (window, blocks) in [(0, 8), (1 << 20, 0)] {
+            let lun = lun(window);
+            let io = |lba: u64| IoRequest::read(4096).at_lba(lba, blocks);
+            let a = lun.dispatch(&io(0)).unwrap();
+            let b = lun.dispatch(&io(if blocks == 0 { 0 } else { 8 })).unwrap();
+            assert_ne!(a.slot(), b.slot(), "window {window}, blocks {blocks}: the idle path wins");
+            lun.complete(a, 1, IoOutcome::Success);
+            lun.complete(b, 1, IoOutcome::Success);
+        }
+    }
+}
