@@ -286,18 +286,18 @@ impl<const N: usize> Lun<N> {
         // Acquire: a path in the set was reset and configured before the
         // set was published, and this CPU's `start` on it must come after.
         let set = self.rotation.load(Acquire);
-        if set != 0 {
-            #[allow(clippy::cast_possible_truncation)] // < 64
-            return Ok(PathSlot(policy::rotate(set, cpu) as u8));
-        }
-        self.select_by_policy(io, cpu)
+        #[allow(clippy::cast_possible_truncation)] // < 64
+        let slot = if set != 0 { policy::rotate(set, cpu) as u8 } else { self.select_by_policy(io, cpu) };
+        // One byte from both ways, tested once (see `policy::NO_SLOT`).
+        if slot == policy::NO_SLOT { Err(NoPath) } else { Ok(PathSlot(slot)) }
     }
 
     /// The policy's own selection, for the policies without a rotation set
     /// (and for every policy while none is settled): one jump to the
-    /// policy's function (see `policy::select`).
+    /// policy's function (see `policy::select`). The slot or
+    /// `policy::NO_SLOT`.
     #[inline(never)]
-    fn select_by_policy(&self, io: &IoRequest, cpu: &CachePadded<CpuState>) -> Result<PathSlot, NoPath> {
+    fn select_by_policy(&self, io: &IoRequest, cpu: &CachePadded<CpuState>) -> u8 {
         policy::select(self, self.config.read(), &cpu.0, io)
     }
 
@@ -306,7 +306,7 @@ impl<const N: usize> Lun<N> {
     /// recursion: a busy writer cannot grow the stack.
     #[cold]
     #[inline(never)]
-    pub(crate) fn select_again(&self, io: &IoRequest, cpu: &CpuState) -> Result<PathSlot, NoPath> {
+    pub(crate) fn select_again(&self, io: &IoRequest, cpu: &CpuState) -> u8 {
         loop {
             let ctx = policy::Context { lun: self, config: self.config.read(), cpu };
             if let Some(pick) = policy::select_once(&ctx, io) {
@@ -1213,8 +1213,8 @@ mod tests {
                 let mut visited = 0u64;
                 for n in 0..16 {
                     match lun.select_by_policy(&IoRequest::read(512).at(n), &cpu) {
-                        Ok(slot) => visited |= bit(slot.index()),
-                        Err(NoPath) => assert_eq!(set, 0, "no path, so no set"),
+                        policy::NO_SLOT => assert_eq!(set, 0, "no path, so no set"),
+                        slot => visited |= bit(usize::from(slot)),
                     }
                 }
                 assert_eq!(visited, set, "{:?}: the policy's code rotates over {visited:#b}", lun.policy());

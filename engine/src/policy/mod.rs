@@ -25,13 +25,13 @@ mod weighted_round_robin;
 
 use bitflags::bitflags;
 
+use crate::IoRequest;
 use crate::config::{AdminTable, ConfigRead};
 use crate::error::{Error, Invalid};
 use crate::lun::{CpuState, Lun};
 use crate::path::TIER_COUNT;
 use crate::stats::Counters;
 use crate::sync::Ordering::Relaxed;
-use crate::{IoRequest, NoPath, PathSlot};
 
 /// A LUN's load-balance policy, numbered as `VDS_LOADBALANCE_POLICY_ENUM`.
 ///
@@ -481,6 +481,11 @@ macro_rules! by_policy {
     };
 }
 
+/// What the selection functions return for "no usable path": a slot is one
+/// byte all the way up to [`Lun::select`], which tests it once (a `Result`
+/// from each of its two ways would be merged and tested again).
+pub(crate) const NO_SLOT: u8 = u8::MAX;
+
 /// The policy in force for this read of the configuration picks a path;
 /// a policy that reads the configuration bank beyond the policy word has
 /// its read confirmed against the seqlock ([`Selector::READS_CONFIG`]), and
@@ -497,14 +502,14 @@ pub(crate) fn select<const N: usize>(
     config: ConfigRead<'_, N>,
     cpu: &CpuState,
     io: &IoRequest,
-) -> Result<PathSlot, NoPath> {
+) -> u8 {
     #[inline(never)]
     fn call<S: Selector, const N: usize>(
         lun: &Lun<N>,
         config: ConfigRead<'_, N>,
         cpu: &CpuState,
         io: &IoRequest,
-    ) -> Result<PathSlot, NoPath> {
+    ) -> u8 {
         pick::<S, N>(&Context { lun, config, cpu }, io).unwrap_or_else(|| lun.select_again(io, cpu))
     }
     by_policy!(config.policy_code(), call::<_, N>(lun, config, cpu, io))
@@ -513,27 +518,22 @@ pub(crate) fn select<const N: usize>(
 /// One selection on `ctx`'s read of the configuration, or `None` if two
 /// sets raced it (the caller reads the configuration again). Inlined whole:
 /// also the body of [`Lun::select_again`]'s loop, which must not recurse.
+/// The slot is a slot index or [`NO_SLOT`].
 #[inline(always)]
 #[allow(clippy::inline_always)] // the body of every policy's selection function
-pub(crate) fn select_once<const N: usize>(
-    ctx: &Context<'_, N>,
-    io: &IoRequest,
-) -> Option<Result<PathSlot, NoPath>> {
+pub(crate) fn select_once<const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> Option<u8> {
     by_policy!(ctx.config.policy_code(), pick::<_, N>(ctx, io))
 }
 
 #[inline(always)]
 #[allow(clippy::inline_always)] // see select_once
-fn pick<S: Selector, const N: usize>(
-    ctx: &Context<'_, N>,
-    io: &IoRequest,
-) -> Option<Result<PathSlot, NoPath>> {
+fn pick<S: Selector, const N: usize>(ctx: &Context<'_, N>, io: &IoRequest) -> Option<u8> {
     let pick = S::select(ctx, io);
     if S::READS_CONFIG && !ctx.lun.confirm(&ctx.config) {
         return None;
     }
     #[allow(clippy::cast_possible_truncation)] // < N <= 64
-    Some(pick.filter(|&slot| slot < N).map(|slot| PathSlot(slot as u8)).ok_or(NoPath))
+    Some(pick.filter(|&slot| slot < N).map_or(NO_SLOT, |slot| slot as u8))
 }
 
 pub(crate) use failover_only::{choose_home as failover_home, word as failover_word};
