@@ -21,7 +21,8 @@ echo "policy,paths,instructions" >"$csv"
 for paths in 1 2 4 8 16 32 64; do
     null=$(count null "$paths")
     for policy in failover round-robin round-robin-subset weighted-paths weighted-round-robin \
-        least-queue-depth least-blocks service-time adaptive-latency baseline-rr baseline-mutex-lqd; do
+        least-queue-depth least-blocks service-time adaptive-latency baseline-rr baseline-mutex-lqd \
+        baseline-stats; do
         c=$(count "$policy" "$paths")
         echo "$policy,$paths,$(awk -v a="$c" -v b="$null" 'BEGIN {printf "%.1f", a - b}')" >>"$csv"
     done

@@ -11,7 +11,7 @@ import os
 import sys
 
 root = sys.argv[1] if len(sys.argv) > 1 else "target/criterion"
-order = ["null", "baseline-rr", "baseline-mutex-lqd", "failover", "round-robin", "round-robin-subset",
+order = ["null", "baseline-rr", "baseline-mutex-lqd", "baseline-stats", "failover", "round-robin", "round-robin-subset",
          "weighted-paths", "weighted-round-robin", "least-queue-depth", "least-blocks", "service-time",
          "adaptive-latency"]
 paths = [1, 2, 4, 8, 16, 32, 64]
