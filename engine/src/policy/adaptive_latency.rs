@@ -26,15 +26,19 @@ impl Selector for AdaptiveLatency {
         let paths = || u64::from(candidates.count_ones());
         let slot = least_by_key(candidates, ctx.cursor(), |s| {
             let Some(load) = ctx.load(s) else { return u64::MAX };
-            let ewma = load.latency_ewma.load(Relaxed);
             let in_flight = u64::from(load.in_flight());
-            if in_flight == 0 && ewma != 0 {
+            let ewma = load.latency_ewma.load(Relaxed);
+            if in_flight != 0 {
+                // The usual case under load: no probe test at all.
+                return (in_flight + 1).saturating_mul(ewma);
+            }
+            if ewma != 0 {
                 let stale_after = (ewma >> EWMA_FRACTION_BITS).saturating_mul(paths());
                 if io.now.saturating_sub(load.last_start.load(Relaxed)) > stale_after {
                     return 0; // probe it
                 }
             }
-            (in_flight + 1).saturating_mul(ewma)
+            ewma
         })?;
         ctx.advance_past(slot);
         Some(slot)
