@@ -24,7 +24,7 @@ impl Selector for AdaptiveLatency {
         // Counted only when an idle path needs it: a busy LUN never pays
         // for the population count (a dozen instructions without POPCNT).
         let paths = || u64::from(candidates.count_ones());
-        let slot = least_by_key(candidates, ctx.cursor(), |s| {
+        let slot = least_by_key::<N>(candidates, ctx.cursor(), |s| {
             let Some(load) = ctx.load(s) else { return u64::MAX };
             let in_flight = u64::from(load.in_flight());
             let ewma = load.latency_ewma.load(Relaxed);

@@ -41,7 +41,7 @@ impl Selector for LeastBlocks {
                 return Some(slot);
             }
         }
-        let slot = least_by_key(candidates, ctx.cursor(), |s| {
+        let slot = least_by_key::<N>(candidates, ctx.cursor(), |s| {
             ctx.load(s).map_or(u64::MAX, Counters::in_flight_bytes)
         })?;
         ctx.advance_past(slot);

@@ -15,7 +15,7 @@ impl Selector for LeastQueueDepth {
     #[inline(always)]
     #[allow(clippy::inline_always)] // one call per selection (Lun::select_by_policy), not two
     fn select<const N: usize>(ctx: &Context<'_, N>, _io: &IoRequest) -> Option<usize> {
-        let slot = least_by_key(ctx.best_tier(!0), ctx.cursor(), |s| {
+        let slot = least_by_key::<N>(ctx.best_tier(!0), ctx.cursor(), |s| {
             ctx.load(s).map_or(u64::MAX, |l| u64::from(l.in_flight()))
         })?;
         ctx.advance_past(slot);

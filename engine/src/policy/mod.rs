@@ -561,8 +561,12 @@ fn rotation_step(mask: u64, start: u32) -> usize {
 /// add-and-wrap per candidate.
 #[inline(always)]
 #[allow(clippy::inline_always)] // a call per selection would spill the policy's context
-pub(crate) fn least_by_key(mask: u64, start: u32, key: impl FnMut(usize) -> u64) -> Option<usize> {
-    match least_keyed(mask, start, key) {
+pub(crate) fn least_by_key<const N: usize>(
+    mask: u64,
+    start: u32,
+    key: impl FnMut(usize) -> u64,
+) -> Option<usize> {
+    match least_keyed::<N>(mask, start, key) {
         Some((slot, _)) => Some(slot),
         // Every key u64::MAX (no such path): the first slot in rotation order.
         None => next_in_rotation(mask, start),
@@ -570,17 +574,25 @@ pub(crate) fn least_by_key(mask: u64, start: u32, key: impl FnMut(usize) -> u64)
 }
 
 /// [`least_by_key`]'s scan, with the winning key; `None` if no slot has a
-/// key below `u64::MAX`.
+/// key below `u64::MAX`. `mask` holds slots of a table of `N`.
 #[inline(always)]
 #[allow(clippy::inline_always)] // as `least_by_key`
-pub(crate) fn least_keyed(mask: u64, start: u32, mut key: impl FnMut(usize) -> u64) -> Option<(usize, u64)> {
+pub(crate) fn least_keyed<const N: usize>(
+    mask: u64,
+    start: u32,
+    mut key: impl FnMut(usize) -> u64,
+) -> Option<(usize, u64)> {
     let from = !0u64 << (start & 63);
     // A plain sentinel rather than an `Option`: one compare per candidate.
     let mut best = usize::MAX;
     let mut best_key = u64::MAX;
     for mut rest in [mask & from, mask & !from] {
         while rest != 0 {
+            // Masked for a power-of-two N (a no-op on a slot of the table):
+            // the key's own mask (`Lun::load_of`) then folds into this one,
+            // and the slot needs no second register.
             let slot = rest.trailing_zeros() as usize;
+            let slot = if N.is_power_of_two() { slot & (N - 1) } else { slot };
             rest &= rest - 1;
             let k = key(slot);
             if k < best_key {
@@ -635,14 +647,14 @@ mod tests {
     #[test]
     fn least_by_key_rotates_ties_and_exits_on_idle() {
         let keys = [3u64, 1, 1, 1];
-        assert_eq!(least_by_key(0b1111, 0, |s| keys[s]), Some(1));
-        assert_eq!(least_by_key(0b1111, 2, |s| keys[s]), Some(2));
-        assert_eq!(least_by_key(0b1111, 3, |s| keys[s]), Some(3));
-        assert_eq!(least_by_key(0b1111, 4, |s| keys[s]), Some(1));
+        assert_eq!(least_by_key::<64>(0b1111, 0, |s| keys[s]), Some(1));
+        assert_eq!(least_by_key::<64>(0b1111, 2, |s| keys[s]), Some(2));
+        assert_eq!(least_by_key::<64>(0b1111, 3, |s| keys[s]), Some(3));
+        assert_eq!(least_by_key::<64>(0b1111, 4, |s| keys[s]), Some(1));
         let mut calls = 0;
         let idle = [0u64, 0, 0, 0];
         assert_eq!(
-            least_by_key(0b1111, 2, |s| {
+            least_by_key::<64>(0b1111, 2, |s| {
                 calls += 1;
                 idle[s]
             }),

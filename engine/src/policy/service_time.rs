@@ -51,7 +51,9 @@ impl Selector for ServiceTime {
                 break;
             }
             let in_flight = |s| ctx.load(s).map_or(u64::MAX, Counters::in_flight_bytes);
-            let Some((slot, bytes)) = least_keyed(candidates & members, cursor, in_flight) else { continue };
+            let Some((slot, bytes)) = least_keyed::<N>(candidates & members, cursor, in_flight) else {
+                continue;
+            };
             let bytes = bytes + extra;
             if bytes.wrapping_mul(best_weight) < best_bytes.wrapping_mul(weight) {
                 (best, best_bytes, best_weight) = (Some(slot), bytes, weight);
