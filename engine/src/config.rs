@@ -311,8 +311,8 @@ impl<const N: usize> ConfigRead<'_, N> {
     /// the suffix mask, for a scan by level.
     #[inline]
     pub(crate) fn level_weight(&self, index: usize) -> Option<(u32, u64)> {
-        // A no-op for a power-of-two N that drops the bounds check.
-        let index = if N.is_power_of_two() { index & (N - 1) } else { index };
+        // No bounds check (see `in_table`).
+        let index = crate::lun::in_table::<N>(index);
         self.bank
             .levels
             .get(index)

@@ -76,6 +76,16 @@ pub(crate) const fn bit(slot: usize) -> u64 {
     1u64 << (slot & 63)
 }
 
+/// A slot (or other index) known to be below `N`, masked into `0..N` when
+/// `N` is a power of two (every real table): a no-op on such a value that
+/// tells the compiler so, which drops the bounds check after it, a second
+/// copy of the slot in a scan, and `pick`'s range test on the result.
+#[inline(always)]
+#[allow(clippy::inline_always)] // one `and`, or nothing
+pub(crate) const fn in_table<const N: usize>(index: usize) -> usize {
+    if N.is_power_of_two() { index & (N - 1) } else { index }
+}
+
 /// Policy state a CPU keeps for itself: only this CPU writes it.
 #[derive(Debug, Default)]
 pub(crate) struct CpuState {
@@ -399,11 +409,8 @@ impl<const N: usize> Lun<N> {
     /// The load of a slot taken from a usable mask (so below `N`).
     #[inline]
     pub(crate) fn load_of(&self, slot: usize) -> Option<&Counters> {
-        // For a power-of-two N (every real table) the mask is a no-op on
-        // such a slot and lets the compiler drop the bounds check that a
-        // scan would otherwise pay once per candidate.
-        let slot = if N.is_power_of_two() { slot & (N - 1) } else { slot };
-        self.block(slot, SHARED_BLOCK)
+        // No bounds check per candidate (see `in_table`).
+        self.block(in_table::<N>(slot), SHARED_BLOCK)
     }
 
     pub(crate) fn sequential_window(&self) -> u32 {

@@ -28,7 +28,7 @@ use bitflags::bitflags;
 use crate::IoRequest;
 use crate::config::{AdminTable, ConfigRead};
 use crate::error::{Error, Invalid};
-use crate::lun::{CpuState, Lun};
+use crate::lun::{CpuState, Lun, in_table};
 use crate::path::TIER_COUNT;
 use crate::stats::Counters;
 use crate::sync::Ordering::Relaxed;
@@ -569,7 +569,7 @@ pub(crate) fn least_by_key<const N: usize>(
     match least_keyed::<N>(mask, start, key) {
         Some((slot, _)) => Some(slot),
         // Every key u64::MAX (no such path): the first slot in rotation order.
-        None => next_in_rotation(mask, start),
+        None => next_in_rotation(mask, start).map(in_table::<N>),
     }
 }
 
@@ -583,16 +583,15 @@ pub(crate) fn least_keyed<const N: usize>(
     mut key: impl FnMut(usize) -> u64,
 ) -> Option<(usize, u64)> {
     let from = !0u64 << (start & 63);
-    // A plain sentinel rather than an `Option`: one compare per candidate.
-    let mut best = usize::MAX;
+    // A plain sentinel key rather than an `Option`: one compare per
+    // candidate. `best` means something only once `best_key` is below it.
+    let mut best = 0;
     let mut best_key = u64::MAX;
     for mut rest in [mask & from, mask & !from] {
         while rest != 0 {
-            // Masked for a power-of-two N (a no-op on a slot of the table):
-            // the key's own mask (`Lun::load_of`) then folds into this one,
-            // and the slot needs no second register.
-            let slot = rest.trailing_zeros() as usize;
-            let slot = if N.is_power_of_two() { slot & (N - 1) } else { slot };
+            // The key's own mask (`Lun::load_of`) folds into this one, and
+            // the slot needs no second register (see `in_table`).
+            let slot = in_table::<N>(rest.trailing_zeros() as usize);
             rest &= rest - 1;
             let k = key(slot);
             if k < best_key {
@@ -604,7 +603,7 @@ pub(crate) fn least_keyed<const N: usize>(
             }
         }
     }
-    (best < 64).then_some((best, best_key))
+    (best_key != u64::MAX).then_some((best, best_key))
 }
 
 #[cfg(test)]
@@ -651,6 +650,10 @@ mod tests {
         assert_eq!(least_by_key::<64>(0b1111, 2, |s| keys[s]), Some(2));
         assert_eq!(least_by_key::<64>(0b1111, 3, |s| keys[s]), Some(3));
         assert_eq!(least_by_key::<64>(0b1111, 4, |s| keys[s]), Some(1));
+        // No slot with a key below u64::MAX: the first in rotation order.
+        assert_eq!(least_by_key::<64>(0b1100, 3, |_| u64::MAX), Some(3));
+        assert_eq!(least_by_key::<64>(0b1100, 0, |_| u64::MAX), Some(2));
+        assert_eq!(least_keyed::<64>(0b1100, 0, |_| u64::MAX), None);
         let mut calls = 0;
         let idle = [0u64, 0, 0, 0];
         assert_eq!(

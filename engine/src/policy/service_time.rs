@@ -20,6 +20,7 @@
 
 use super::{Context, MAX_WEIGHT, Selector, least_keyed};
 use crate::IoRequest;
+use crate::lun::in_table;
 use crate::stats::Counters;
 
 pub(crate) struct ServiceTime;
@@ -63,7 +64,7 @@ impl Selector for ServiceTime {
             }
         }
         // Only weightless candidates (a race with an arrival): rotate.
-        let best = best.or_else(|| super::next_in_rotation(candidates, cursor))?;
+        let best = best.or_else(|| super::next_in_rotation(candidates, cursor).map(in_table::<N>))?;
         ctx.advance_past(best);
         Some(best)
     }
