@@ -10,16 +10,17 @@
 
 use super::{Context, Selector, least_by_key};
 use crate::IoRequest;
-use crate::lun::bit;
+use crate::lun::{bit, in_table};
 use crate::stats::Counters;
 use crate::sync::Ordering::Relaxed;
 
 pub(crate) struct LeastBlocks;
 
-/// The stream word packs `slot + 1` above a 56-bit next LBA (2^56 blocks is
-/// far beyond any LUN), so one atomic store records the stream.
-const LBA_BITS: u32 = 56;
-const LBA_MASK: u64 = (1 << LBA_BITS) - 1;
+/// The stream word packs the next LBA above `slot + 1` (0: no stream), so
+/// one atomic store records the stream. The LBA keeps its low 56 bits (2^56
+/// blocks is far beyond any LUN); with the slot in the low byte, neither the
+/// test nor the record needs a 64-bit mask constant.
+const SLOT_BITS: u32 = 8;
 
 impl Selector for LeastBlocks {
     const READS_CONFIG: bool = false;
@@ -35,7 +36,8 @@ impl Selector for LeastBlocks {
         let tracked = u64::from(window) * u64::from(io.blocks) != 0;
         if tracked {
             let stream = ctx.lun.stream.load(Relaxed);
-            if stream & LBA_MASK == io.lba & LBA_MASK
+            // The LBA bits of the word equal this I/O's start.
+            if stream ^ (io.lba << SLOT_BITS) < 1 << SLOT_BITS
                 && let Some(slot) = stay_on_stream(ctx, stream, window, candidates, io)
             {
                 return Some(slot);
@@ -54,9 +56,8 @@ impl Selector for LeastBlocks {
 
 /// The stream's path, if this I/O continues the stream (its LBA matched)
 /// and the path is a candidate whose bytes in flight stay within the
-/// window. Out of line so that the common, non-sequential I/O does not
-/// load the stream path's counters before the LBA test fails.
-#[inline(never)]
+/// window.
+#[inline]
 fn stay_on_stream<const N: usize>(
     ctx: &Context<'_, N>,
     stream: u64,
@@ -64,7 +65,8 @@ fn stay_on_stream<const N: usize>(
     candidates: u64,
     io: &IoRequest,
 ) -> Option<usize> {
-    let slot = ((stream >> LBA_BITS) as usize).checked_sub(1)?;
+    // `record` writes only slots of the table (see `in_table`).
+    let slot = in_table::<N>(((stream & 0xFF) as usize).checked_sub(1)?);
     let fits = ctx.load(slot).is_some_and(|l| l.in_flight_bytes() + u64::from(io.bytes) <= u64::from(window));
     if fits && candidates & bit(slot) != 0 {
         record(ctx, slot, io);
@@ -74,8 +76,8 @@ fn stay_on_stream<const N: usize>(
 }
 
 fn record<const N: usize>(ctx: &Context<'_, N>, slot: usize, io: &IoRequest) {
-    let next = io.lba.wrapping_add(u64::from(io.blocks)) & LBA_MASK;
-    ctx.lun.stream.store(((slot as u64 + 1) << LBA_BITS) | next, Relaxed);
+    let next = io.lba.wrapping_add(u64::from(io.blocks));
+    ctx.lun.stream.store(next << SLOT_BITS | (slot as u64 + 1), Relaxed);
 }
 
 #[cfg(test)]
