@@ -312,7 +312,7 @@ impl<const N: usize> ConfigRead<'_, N> {
     #[inline]
     pub(crate) fn level_weight(&self, index: usize) -> Option<(u32, u64)> {
         // No bounds check (see `in_table`).
-        let index = crate::lun::in_table::<N>(index);
+        let index = crate::path::in_table::<N>(index);
         self.bank
             .levels
             .get(index)

@@ -39,7 +39,9 @@ use crate::config::{AdminTable, PolicyConfig};
 use crate::error::{Error, Invalid};
 use crate::failback::{FailbackMode, LunSettings, Reinstatement};
 use crate::io::{IoOutcome, IoRequest, IoTicket, NoPath, Tick};
-use crate::path::{AccessState, Health, PathFlags, PathId, PathInfo, PathPolicy, PathSlot, TIER_COUNT};
+use crate::path::{
+    AccessState, Health, PathFlags, PathId, PathInfo, PathPolicy, PathSlot, TIER_COUNT, in_table,
+};
 use crate::policy::{self, LoadBalancePolicy, SupportedPolicies};
 use crate::stats::{Counters, EwmaMean, PathStatistics, Reading};
 use crate::sync::{
@@ -74,16 +76,6 @@ pub const DEFAULT_WEIGHT: u32 = 1;
 #[inline]
 pub(crate) const fn bit(slot: usize) -> u64 {
     1u64 << (slot & 63)
-}
-
-/// A slot (or other index) known to be below `N`, masked into `0..N` when
-/// `N` is a power of two (every real table): a no-op on such a value that
-/// tells the compiler so, which drops the bounds check after it, a second
-/// copy of the slot in a scan, and `pick`'s range test on the result.
-#[inline(always)]
-#[allow(clippy::inline_always)] // one `and`, or nothing
-pub(crate) const fn in_table<const N: usize>(index: usize) -> usize {
-    if N.is_power_of_two() { index & (N - 1) } else { index }
 }
 
 /// Policy state a CPU keeps for itself: only this CPU writes it.

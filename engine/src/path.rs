@@ -163,6 +163,16 @@ pub struct PathInfo {
     pub held_down_until: Option<Tick>,
 }
 
+/// A slot (or other index) known to be below `N`, masked into `0..N` when
+/// `N` is a power of two (every real table): a no-op on such a value that
+/// tells the compiler so, which drops the bounds check after it, a second
+/// copy of the slot in a scan, and `pick`'s range test on the result.
+#[inline(always)]
+#[allow(clippy::inline_always)] // one `and`, or nothing
+pub(crate) const fn in_table<const N: usize>(index: usize) -> usize {
+    if N.is_power_of_two() { index & (N - 1) } else { index }
+}
+
 /// A path's slot in its LUN's fixed table: the O(1) handle the per-I/O API
 /// uses instead of a [`PathId`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

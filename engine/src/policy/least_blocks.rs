@@ -10,7 +10,8 @@
 
 use super::{Context, Selector, least_by_key};
 use crate::IoRequest;
-use crate::lun::{bit, in_table};
+use crate::lun::bit;
+use crate::path::in_table;
 use crate::stats::Counters;
 use crate::sync::Ordering::Relaxed;
 

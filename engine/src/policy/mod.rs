@@ -28,8 +28,9 @@ use bitflags::bitflags;
 use crate::IoRequest;
 use crate::config::{AdminTable, ConfigRead};
 use crate::error::{Error, Invalid};
-use crate::lun::{CpuState, Lun, in_table};
+use crate::lun::{CpuState, Lun};
 use crate::path::TIER_COUNT;
+use crate::path::in_table;
 use crate::stats::Counters;
 use crate::sync::Ordering::Relaxed;
 

@@ -20,7 +20,7 @@
 
 use super::{Context, MAX_WEIGHT, Selector, least_keyed};
 use crate::IoRequest;
-use crate::lun::in_table;
+use crate::path::in_table;
 use crate::stats::Counters;
 
 pub(crate) struct ServiceTime;
