@@ -789,7 +789,7 @@ impl<const N: usize> Lun<N> {
             policy::rotation_set(&policy::Settled { usable, table: &table, failover })
         };
         self.rotation.store(set, Release);
-        self.hand_over_latency(policy::is_rotation(self.config.current().policy));
+        self.hand_over_latency(policy::is_rotation::<N>(self.config.current().policy));
     }
 
     /// Where the current latency EWMAs live follows the policy class (see
@@ -1204,6 +1204,7 @@ mod tests {
                         | LoadBalancePolicy::RoundRobinWithSubset
                         | LoadBalancePolicy::WeightedPaths
                 );
+                assert_eq!(policy::is_rotation::<8>(lun.policy()), rotation, "{:?}: ROTATES", lun.policy());
                 if !rotation {
                     assert_eq!(set, 0, "{:?} has no rotation set", lun.policy());
                     continue;

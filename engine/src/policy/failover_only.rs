@@ -69,6 +69,8 @@ impl Selector for FailoverOnly {
         }
     }
 
+    const ROTATES: bool = true;
+
     fn rotation_set<const N: usize>(state: &Settled<'_, N>) -> u64 {
         // Failover's active path alone, if it is usable in the best tier:
         // the control path settles that path before it computes the set.

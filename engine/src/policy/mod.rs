@@ -424,33 +424,11 @@ pub(crate) trait Selector {
     fn rotation_set<const N: usize>(_state: &Settled<'_, N>) -> u64 {
         0
     }
-}
 
-/// `true` for the policies that have a rotation set when a path is usable
-/// (and whose I/O therefore counts in the CPU stripes, see `stats.rs`).
-pub(crate) const fn is_rotation(policy: LoadBalancePolicy) -> bool {
-    matches!(
-        policy,
-        LoadBalancePolicy::FailoverOnly
-            | LoadBalancePolicy::RoundRobin
-            | LoadBalancePolicy::RoundRobinWithSubset
-            | LoadBalancePolicy::WeightedPaths
-    )
-}
-
-/// The rotation set of the policy in `state` ([`Selector::rotation_set`]).
-pub(crate) fn rotation_set<const N: usize>(state: &Settled<'_, N>) -> u64 {
-    match state.table.policy {
-        LoadBalancePolicy::FailoverOnly => failover_only::FailoverOnly::rotation_set(state),
-        LoadBalancePolicy::RoundRobin => round_robin::RoundRobin::rotation_set(state),
-        LoadBalancePolicy::RoundRobinWithSubset => {
-            round_robin_with_subset::RoundRobinWithSubset::rotation_set(state)
-        }
-        LoadBalancePolicy::WeightedPaths => weighted_paths::WeightedPaths::rotation_set(state),
-        LoadBalancePolicy::LeastQueueDepth
-        | LoadBalancePolicy::LeastBlocks
-        | LoadBalancePolicy::VendorSpecific(_) => 0,
-    }
+    /// Whether [`rotation_set`](Self::rotation_set) is nonzero whenever a
+    /// path is usable (the policy's I/O then counts in the CPU stripes, see
+    /// `stats.rs`).
+    const ROTATES: bool = false;
 }
 
 /// One step of a rotation over a non-empty `set` with this CPU's cursor.
@@ -480,6 +458,23 @@ macro_rules! by_policy {
             _ => $f::<round_robin::RoundRobin, $n>($($arg),*),
         }
     };
+}
+
+/// `true` for the policies that have a rotation set when a path is usable
+/// ([`Selector::ROTATES`]).
+pub(crate) fn is_rotation<const N: usize>(policy: LoadBalancePolicy) -> bool {
+    fn rotates<S: Selector, const N: usize>() -> bool {
+        S::ROTATES
+    }
+    by_policy!(policy.encode(), rotates::<_, N>())
+}
+
+/// The rotation set of the policy in `state` ([`Selector::rotation_set`]).
+pub(crate) fn rotation_set<const N: usize>(state: &Settled<'_, N>) -> u64 {
+    fn of<S: Selector, const N: usize>(state: &Settled<'_, N>) -> u64 {
+        S::rotation_set(state)
+    }
+    by_policy!(state.table.policy.encode(), of::<_, N>(state))
 }
 
 /// What the selection functions return for "no usable path": a slot is one

@@ -19,6 +19,8 @@ impl Selector for RoundRobin {
         Some(slot)
     }
 
+    const ROTATES: bool = true;
+
     fn rotation_set<const N: usize>(state: &Settled<'_, N>) -> u64 {
         state.best_tier(!0)
     }

@@ -22,6 +22,8 @@ impl Selector for RoundRobinWithSubset {
         Some(slot)
     }
 
+    const ROTATES: bool = true;
+
     fn rotation_set<const N: usize>(state: &Settled<'_, N>) -> u64 {
         subset_of(state.best_tier(!0), state.table.primary)
     }

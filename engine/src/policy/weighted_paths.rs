@@ -34,6 +34,8 @@ impl Selector for WeightedPaths {
         Some(slot)
     }
 
+    const ROTATES: bool = true;
+
     fn rotation_set<const N: usize>(state: &Settled<'_, N>) -> u64 {
         let candidates = state.best_tier(!0);
         let weight = |slot: usize| state.table.weights.get(slot).copied().unwrap_or(u32::MAX);
